@@ -1,0 +1,3 @@
+export { type BackendName, useBackend } from './backend';
+export { RecallkitError } from './errors';
+export { tf } from './tf';
