@@ -26,6 +26,6 @@ describe('faiss-node addon', () => {
       .sort((a, b) => b[0] - a[0])
       .slice(0, 5);
     expect(labels).toEqual(expected.map(([, i]) => i));
-    expected.forEach(([s], r) => expect(distances[r]).toBeCloseTo(s, 4));
+    for (const [r, [s]] of expected.entries()) expect(distances[r]).toBeCloseTo(s, 4);
   });
 });
