@@ -1,1 +1,24 @@
-export {};
+export { closestMatch, editDistance } from './closest';
+export {
+  type ComponentRef,
+  componentRefSchema,
+  type Experiment,
+  type ExperimentInput,
+  experimentSchema,
+  type ResolvedRef,
+  validateExperiment,
+} from './experiment';
+export { describeIssues, formatPath } from './issues';
+export { COMPONENT_KINDS, type ComponentKind, isComponentKind } from './kinds';
+export {
+  type ComponentDefinition,
+  type ComponentId,
+  type ComponentOf,
+  type ComponentTypes,
+  createRegistry,
+  type RegisteredComponent,
+  type Registry,
+  register,
+  registry,
+  resolve,
+} from './registry';
