@@ -1,0 +1,103 @@
+import { RecallkitError, tf } from '@recallkit/core';
+import { TorchInit } from './init';
+import { GeM, L2Normalize, registerLayers } from './layers';
+import { positiveInt } from './validate';
+
+export type Pooling = 'gem' | 'avg' | 'max' | 'none';
+
+export interface EmbeddingHeadOptions {
+  /** Size of the output embedding (default 512, the paper's). */
+  embeddingDim?: number;
+  /** Pooling of an NHWC feature map; default 'gem' for rank-4 inputs and 'none' for rank-2 ones (e.g. a ViT's CLS token). */
+  pooling?: Pooling;
+  /** GeM's initial exponent (default 3) and whether it is learned (default true). */
+  p?: number;
+  trainableP?: boolean;
+  /** LayerNorm before the linear layer (default true), PyTorch's epsilon 1e-5, with learned scale and shift. */
+  layerNorm?: boolean;
+  /** Seed of the linear layer's PyTorch-style initialisation. */
+  seed?: number;
+  /** Prefix of the head's layer names (default 'head'). */
+  name?: string;
+}
+
+/** The paper's embedding head: GeM pooling, LayerNorm, a linear layer to the embedding size, L2 normalisation. */
+export interface EmbeddingHead {
+  /** The head's layers, created by the first `apply` (later calls share them). */
+  readonly layers: tf.layers.Layer[];
+  /** Connects the head to a trunk's output (rank 4 NHWC feature map, or rank 2 features). */
+  apply(features: tf.SymbolicTensor): tf.SymbolicTensor;
+}
+
+export function embeddingHead(options: EmbeddingHeadOptions = {}): EmbeddingHead {
+  registerLayers();
+  const embeddingDim = positiveInt(options.embeddingDim ?? 512, 'embeddingHead: embeddingDim');
+  const prefix = options.name ?? 'head';
+  const init = new TorchInit(options.seed);
+  let layers: tf.layers.Layer[] | null = null;
+
+  const build = (features: tf.SymbolicTensor): tf.layers.Layer[] => {
+    const rank = features.shape.length;
+    if (rank !== 2 && rank !== 4) {
+      throw new RecallkitError(
+        'HEAD_INPUT_RANK',
+        `embeddingHead takes an NHWC feature map or a feature vector; got shape [${features.shape.join(', ')}]`,
+      );
+    }
+    const pooling = options.pooling ?? (rank === 4 ? 'gem' : 'none');
+    if ((rank === 4) === (pooling === 'none')) {
+      throw new RecallkitError(
+        'HEAD_POOLING',
+        `embeddingHead: pooling '${pooling}' does not fit a rank-${rank} input ('gem', 'avg' or 'max' pool rank-4 feature maps; 'none' is for rank 2)`,
+      );
+    }
+    const channels = features.shape[rank - 1];
+    if (channels == null) {
+      throw new RecallkitError(
+        'HEAD_INPUT_SHAPE',
+        'embeddingHead: the feature size (last axis) must be known',
+      );
+    }
+    const built: tf.layers.Layer[] = [];
+    if (pooling === 'gem') {
+      built.push(
+        new GeM({ p: options.p ?? 3, trainableP: options.trainableP ?? true, name: `${prefix}_gem` }),
+      );
+    } else if (pooling === 'avg') {
+      built.push(tf.layers.globalAveragePooling2d({ name: `${prefix}_avg_pool` }));
+    } else if (pooling === 'max') {
+      built.push(tf.layers.globalMaxPooling2d({ name: `${prefix}_max_pool` }));
+    }
+    if (options.layerNorm ?? true) {
+      built.push(tf.layers.layerNormalization({ epsilon: 1e-5, name: `${prefix}_layer_norm` }));
+    }
+    built.push(
+      tf.layers.dense({ units: embeddingDim, name: `${prefix}_linear`, ...init.layer(channels) }),
+      new L2Normalize({ name: `${prefix}_l2_normalize` }),
+    );
+    return built;
+  };
+
+  return {
+    get layers() {
+      return layers ?? [];
+    },
+    apply(features) {
+      layers ??= build(features);
+      return layers.reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, features);
+    },
+  };
+}
+
+/** A model that runs `trunk` and then the embedding head on its output. */
+export function withEmbeddingHead(trunk: tf.LayersModel, options: EmbeddingHeadOptions = {}): tf.LayersModel {
+  if (trunk.outputs.length !== 1) {
+    throw new RecallkitError(
+      'TRUNK_OUTPUTS',
+      `withEmbeddingHead: the trunk must have one output, it has ${trunk.outputs.length}`,
+    );
+  }
+  const head = embeddingHead(options);
+  const output = head.apply(trunk.outputs[0]!);
+  return tf.model({ inputs: trunk.inputs, outputs: output, name: `${trunk.name}_embedding` });
+}
