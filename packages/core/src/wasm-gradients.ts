@@ -1,0 +1,348 @@
+/**
+ * Gradient kernels that `@tensorflow/tfjs-backend-wasm` 4.22 lacks, registered for `wasm` as a side
+ * effect of importing `@recallkit/core` so that conv nets (and `tf.gather`) train there.
+ *
+ * Each kernel is composed from kernels wasm already has (Conv2D, DepthwiseConv2dNative, Transpose,
+ * PadV2, Slice, Reverse, Sum, ScatterNd, GatherV2), called directly on the backend's tensor data,
+ * so the arithmetic runs in wasm (XNNPACK) rather than in JavaScript loops:
+ * - a filter gradient is a convolution of the input (channels as batch, batch as channels) with
+ *   the output gradient as filter, the roles of stride and dilation swapped;
+ * - a depthwise input gradient is a depthwise convolution of the zero-upsampled output gradient
+ *   with the spatially flipped filter;
+ * - UnsortedSegmentSum is ScatterNd, which accumulates duplicate indices.
+ */
+import type {
+  Conv2DBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropInputAttrs,
+  KernelBackend,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+  UnsortedSegmentSumAttrs,
+} from '@tensorflow/tfjs';
+import { RecallkitError } from './errors';
+import { tf } from './tf';
+
+type Pair = [number, number];
+
+/** Runs the wasm kernel `name` directly (no engine bookkeeping, no tape). */
+function run(
+  backend: KernelBackend,
+  name: string,
+  inputs: NamedTensorInfoMap,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
+  const kernel = tf.getKernel(name, 'wasm');
+  if (kernel === undefined) {
+    throw new RecallkitError('KERNEL_MISSING', `wasm kernel '${name}' is not registered`);
+  }
+  return kernel.kernelFunc({ inputs, attrs, backend }) as TensorInfo;
+}
+
+/** Tracks intermediate results of one kernel so they are all released at the end. */
+class Scratch {
+  private readonly held: TensorInfo[] = [];
+  constructor(readonly backend: KernelBackend) {}
+
+  run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+    const out = run(this.backend, name, inputs, attrs);
+    this.held.push(out);
+    return out;
+  }
+
+  /** Returns `result` to the caller: everything else created here is released. */
+  finish(result: TensorInfo): TensorInfo {
+    // A result may share its data with an intermediate (Reshape does): keep one reference.
+    const index = this.held.lastIndexOf(result);
+    if (index >= 0) this.held.splice(index, 1);
+    for (const info of this.held) this.backend.disposeData(info.dataId);
+    return result;
+  }
+
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run('Reshape', { x }, { shape });
+  }
+
+  transpose(x: TensorInfo, perm: number[]): TensorInfo {
+    return this.run('Transpose', { x }, { perm });
+  }
+
+  /** Pads (positive) or crops (negative) axes 1 and 2 of an NHWC tensor by [before, after]. */
+  padOrCrop(x: TensorInfo, rows: Pair, cols: Pair): TensorInfo {
+    const [n, h, w, c] = x.shape as [number, number, number, number];
+    const crop = (v: number) => Math.max(0, -v);
+    let out = x;
+    if (rows.some((v) => v < 0) || cols.some((v) => v < 0)) {
+      out = this.run(
+        'Slice',
+        { x: out },
+        {
+          begin: [0, crop(rows[0]), crop(cols[0]), 0],
+          size: [n, h - crop(rows[0]) - crop(rows[1]), w - crop(cols[0]) - crop(cols[1]), c],
+        },
+      );
+    }
+    const pad = (v: number) => Math.max(0, v);
+    if (rows.some((v) => v > 0) || cols.some((v) => v > 0)) {
+      const paddings = [
+        [0, 0],
+        [pad(rows[0]), pad(rows[1])],
+        [pad(cols[0]), pad(cols[1])],
+        [0, 0],
+      ];
+      out = this.run('PadV2', { x: out }, { paddings, constantValue: 0 });
+    }
+    return out;
+  }
+}
+
+function requireChannelsLast(kernel: string, dataFormat: unknown): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    throw new RecallkitError(
+      'UNSUPPORTED_DATA_FORMAT',
+      `${kernel} on wasm supports dataFormat 'NHWC' only, got '${String(dataFormat)}'`,
+    );
+  }
+}
+
+/**
+ * The input rows (or columns) a filter gradient reads: `padBefore` zeros, then the input, cropped
+ * or padded at the end so that exactly (filter - 1) * dilation + (out - 1) * stride + 1 remain.
+ */
+function filterGradWindow(
+  inSize: number,
+  outSize: number,
+  filterSize: number,
+  stride: number,
+  dilation: number,
+  padBefore: number,
+): Pair {
+  const needed = (filterSize - 1) * dilation + (outSize - 1) * stride + 1;
+  return [padBefore, needed - inSize - padBefore];
+}
+
+function conv2DBackpropFilter({
+  inputs,
+  attrs,
+  backend,
+}: {
+  inputs: NamedTensorInfoMap;
+  attrs?: NamedAttrMap;
+  backend: unknown;
+}): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as Conv2DBackpropFilterAttrs;
+  requireChannelsLast('Conv2DBackpropFilter', dataFormat);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const s = new Scratch(backend as KernelBackend);
+  // [N, H, W, Cin] -> [Cin, H, W, N]: input channels become the batch, the batch is summed over.
+  const xT = s.transpose(x, [3, 1, 2, 0]);
+  const rows = filterGradWindow(
+    info.inHeight,
+    info.outHeight,
+    info.filterHeight,
+    info.strideHeight,
+    info.dilationHeight,
+    info.padInfo.top,
+  );
+  const cols = filterGradWindow(
+    info.inWidth,
+    info.outWidth,
+    info.filterWidth,
+    info.strideWidth,
+    info.dilationWidth,
+    info.padInfo.left,
+  );
+  const xP = s.padOrCrop(xT, rows, cols);
+  // [N, OH, OW, Cout] -> [OH, OW, N, Cout]: the output gradient is the filter.
+  const dyT = s.transpose(dy, [1, 2, 0, 3]);
+  const grad = s.run(
+    'Conv2D',
+    { x: xP, filter: dyT },
+    {
+      strides: [info.dilationHeight, info.dilationWidth],
+      dilations: [info.strideHeight, info.strideWidth],
+      pad: 'valid',
+      dataFormat: 'NHWC',
+    },
+  ); // [Cin, FH, FW, Cout]
+  return s.finish(s.transpose(grad, [1, 2, 0, 3]));
+}
+
+function depthwiseBackpropFilter({
+  inputs,
+  attrs,
+  backend,
+}: {
+  inputs: NamedTensorInfoMap;
+  attrs?: NamedAttrMap;
+  backend: unknown;
+}): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, filterShape } =
+    attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const { outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const m = info.outChannels / c;
+  const s = new Scratch(backend as KernelBackend);
+  // Every (sample, channel) pair becomes one channel of a depthwise convolution over one image.
+  const xT = s.reshape(s.transpose(x, [1, 2, 0, 3]), [1, h, w, n * c]);
+  const rows = filterGradWindow(h, oh, fh, info.strideHeight, info.dilationHeight, info.padInfo.top);
+  const cols = filterGradWindow(w, ow, fw, info.strideWidth, info.dilationWidth, info.padInfo.left);
+  const xP = s.padOrCrop(xT, rows, cols);
+  const dyT = s.reshape(s.transpose(dy, [1, 2, 0, 3]), [oh, ow, n * c, m]);
+  const grad = s.run(
+    'DepthwiseConv2dNative',
+    { x: xP, filter: dyT },
+    {
+      strides: [info.dilationHeight, info.dilationWidth],
+      dilations: [info.strideHeight, info.strideWidth],
+      pad: 'valid',
+      dataFormat: 'NHWC',
+    },
+  ); // [1, FH, FW, N * C * M]
+  const perSample = s.reshape(grad, [fh, fw, n, c * m]);
+  const summed = n === 1 ? perSample : s.run('Sum', { x: perSample }, { axis: [2], keepDims: false });
+  return s.finish(s.reshape(summed, [fh, fw, c, m]));
+}
+
+function depthwiseBackpropInput({
+  inputs,
+  attrs,
+  backend,
+}: {
+  inputs: NamedTensorInfoMap;
+  attrs?: NamedAttrMap;
+  backend: unknown;
+}): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, inputShape } =
+    attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  const [n, h, w, c] = inputShape as [number, number, number, number];
+  const { outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const cm = info.outChannels;
+  const s = new Scratch(backend as KernelBackend);
+  // Upsample dy by the stride: each value followed by (stride - 1) zeros along each axis.
+  let up = dy;
+  if (sh > 1 || sw > 1) {
+    const spread = s.run(
+      'PadV2',
+      { x: s.reshape(dy, [n, oh, 1, ow, 1, cm]) },
+      {
+        paddings: [
+          [0, 0],
+          [0, 0],
+          [0, sh - 1],
+          [0, 0],
+          [0, sw - 1],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
+    up = s.reshape(spread, [n, oh * sh, ow * sw, cm]);
+  }
+  // Full correlation with the flipped filter: pad so that exactly H + (FH - 1) * dh rows remain.
+  const top = (fh - 1) * dh - info.padInfo.top;
+  const left = (fw - 1) * dw - info.padInfo.left;
+  const upP = s.padOrCrop(
+    up,
+    [top, h + (fh - 1) * dh - top - oh * sh],
+    [left, w + (fw - 1) * dw - left - ow * sw],
+  );
+  const flipped = s.reshape(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [fh, fw, cm, 1]);
+  const grad = s.run(
+    'DepthwiseConv2dNative',
+    { x: upP, filter: flipped },
+    { strides: [1, 1], dilations: [dh, dw], pad: 'valid', dataFormat: 'NHWC' },
+  ); // [N, H, W, C * M]
+  if (cm === c) return s.finish(grad);
+  const perMultiplier = s.reshape(grad, [n, h, w, c, cm / c]);
+  return s.finish(s.run('Sum', { x: perMultiplier }, { axis: [4], keepDims: false }));
+}
+
+function unsortedSegmentSum({
+  inputs,
+  attrs,
+  backend,
+}: {
+  inputs: NamedTensorInfoMap;
+  attrs?: NamedAttrMap;
+  backend: unknown;
+}): TensorInfo {
+  const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
+  const { numSegments } = attrs as unknown as UnsortedSegmentSumAttrs;
+  const kb = backend as KernelBackend;
+  const s = new Scratch(kb);
+  const numIds = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const rest = x.shape.slice(segmentIds.shape.length);
+  const flatX = s.reshape(x, [numIds, ...rest]);
+  let ids = s.reshape(segmentIds, [numIds, 1]);
+  let updates = flatX;
+  // Ids outside [0, numSegments) are dropped, as in TensorFlow (ScatterNd would write out of range).
+  const idValues = kb.readSync(segmentIds.dataId) as Int32Array;
+  const kept: number[] = [];
+  for (let i = 0; i < idValues.length; i++) {
+    const id = idValues[i] as number;
+    if (id >= 0 && id < numSegments) kept.push(i);
+  }
+  if (kept.length < numIds) {
+    const keep: TensorInfo = {
+      dataId: kb.write(new Int32Array(kept), [kept.length], 'int32'),
+      shape: [kept.length],
+      dtype: 'int32',
+    };
+    const gather = (t: TensorInfo) => s.run('GatherV2', { x: t, indices: keep }, { axis: 0, batchDims: 0 });
+    ids = gather(ids);
+    updates = gather(flatX);
+    kb.disposeData(keep.dataId);
+  }
+  const result = s.run('ScatterNd', { indices: ids, updates }, { shape: [numSegments, ...rest] });
+  return s.finish(result);
+}
+
+const kernels: Array<[string, typeof conv2DBackpropFilter]> = [
+  [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
+  [tf.DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter],
+  [tf.DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput],
+  [tf.UnsortedSegmentSum, unsortedSegmentSum],
+];
+
+/** The kernel names this module adds to `wasm` (those wasm did not already have). */
+export const wasmGradientKernels: readonly string[] = kernels.map(([name]) => name);
+
+/** Registers the missing kernels for `wasm`; idempotent, and never replaces a kernel wasm has. */
+export function registerWasmGradientKernels(): void {
+  for (const [kernelName, kernelFunc] of kernels) {
+    if (tf.getKernel(kernelName, 'wasm') !== undefined) continue;
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never });
+  }
+}

@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { createRng, tf, useBackend } from '../src/index';
+
+type Attrs = Record<string, unknown>;
+type Inputs = Record<string, { shape: number[]; dtype?: 'float32' | 'int32'; values: ArrayLike<number> }>;
+
+const rng = createRng('wasm-gradients');
+
+function randomValues(shape: number[]): Float32Array {
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < out.length; i++) out[i] = rng.normal();
+  return out;
+}
+
+/** Runs one kernel on `backend` from plain arrays and returns its output values and shape. */
+async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Inputs, attrs: Attrs) {
+  await useBackend(backend);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, v] of Object.entries(inputs)) {
+    tensors[name] = tf.tensor(Array.from(v.values), v.shape, v.dtype ?? 'float32');
+  }
+  const out = tf.engine().runKernel(kernel, tensors, attrs as never) as tf.Tensor;
+  const result = { shape: out.shape, values: await out.data() };
+  tf.dispose([out, ...Object.values(tensors)]);
+  return result;
+}
+
+/** max |wasm - cpu| / max |cpu|: the error relative to the result's scale. */
+async function compare(kernel: string, inputs: Inputs, attrs: Attrs) {
+  const ref = await runOn('cpu', kernel, inputs, attrs);
+  const got = await runOn('wasm', kernel, inputs, attrs);
+  expect(got.shape).toEqual(ref.shape);
+  return relativeError(got.values, ref.values);
+}
+
+function relativeError(got: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(got.length).toBe(expected.length);
+  let maxDiff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (expected[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  expect(scale).toBeGreaterThan(0);
+  return maxDiff / scale;
+}
+
+interface ConvCase {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  out: number; // output channels (conv) or channel multiplier (depthwise)
+  f: [number, number];
+  strides: [number, number];
+  pad: 'same' | 'valid' | number;
+  dilations?: [number, number];
+}
+
+const convCases: ConvCase[] = [
+  { n: 1, h: 7, w: 7, c: 1, out: 1, f: [3, 3], strides: [1, 1], pad: 'valid' },
+  { n: 3, h: 9, w: 8, c: 4, out: 5, f: [3, 3], strides: [2, 2], pad: 'same' },
+  { n: 2, h: 10, w: 9, c: 3, out: 2, f: [3, 2], strides: [2, 1], pad: 'valid' },
+  { n: 2, h: 8, w: 11, c: 2, out: 3, f: [2, 3], strides: [1, 3], pad: 'same' },
+  { n: 1, h: 12, w: 12, c: 6, out: 4, f: [5, 5], strides: [3, 2], pad: 'valid' },
+  { n: 4, h: 6, w: 6, c: 5, out: 6, f: [3, 3], strides: [1, 1], pad: 1 },
+  { n: 2, h: 13, w: 13, c: 32, out: 16, f: [3, 3], strides: [2, 2], pad: 'valid' },
+];
+
+const dilatedCases: ConvCase[] = [
+  { n: 2, h: 11, w: 10, c: 3, out: 2, f: [3, 3], strides: [1, 1], pad: 'valid', dilations: [2, 2] },
+  { n: 1, h: 12, w: 9, c: 4, out: 1, f: [3, 2], strides: [1, 1], pad: 'same', dilations: [2, 3] },
+];
+
+function depthwiseShapes(k: ConvCase) {
+  const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
+  const xShape = [k.n, k.h, k.w, k.c] as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    k.strides,
+    k.dilations ?? 1,
+    k.pad,
+    undefined,
+    true,
+  );
+  return { xShape, filterShape, info };
+}
+
+function label(k: ConvCase) {
+  return `n${k.n} ${k.h}x${k.w}x${k.c} f${k.f} out${k.out} s${k.strides} ${k.pad} d${k.dilations ?? [1, 1]}`;
+}
+
+describe('wasm gradient kernels match cpu', () => {
+  it.each(convCases)('Conv2DBackpropFilter $n $h $w $c $strides $pad', async (k) => {
+    const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo([k.n, k.h, k.w, k.c], filterShape, k.strides, 1, k.pad);
+    const err = await compare(
+      tf.Conv2DBackpropFilter,
+      {
+        x: { shape: [k.n, k.h, k.w, k.c], values: randomValues([k.n, k.h, k.w, k.c]) },
+        dy: { shape: info.outShape, values: randomValues(info.outShape) },
+      },
+      { strides: k.strides, pad: k.pad, dataFormat: 'NHWC', filterShape },
+    );
+    expect(err, label(k)).toBeLessThan(1e-4);
+  });
+
+  it.each(convCases)('DepthwiseConv2dNative gradients $n $h $w $c $strides $pad', async (k) => {
+    const { xShape, filterShape, info } = depthwiseShapes(k);
+    const dy = { shape: info.outShape, values: randomValues(info.outShape) };
+    const attrs = { strides: k.strides, dilations: [1, 1], pad: k.pad };
+    const filterErr = await compare(
+      tf.DepthwiseConv2dNativeBackpropFilter,
+      { x: { shape: xShape, values: randomValues(xShape) }, dy },
+      { ...attrs, filterShape },
+    );
+    expect(filterErr, `filter ${label(k)}`).toBeLessThan(1e-4);
+    const inputErr = await compare(
+      tf.DepthwiseConv2dNativeBackpropInput,
+      { dy, filter: { shape: filterShape, values: randomValues(filterShape) } },
+      { ...attrs, inputShape: xShape },
+    );
+    expect(inputErr, `input ${label(k)}`).toBeLessThan(1e-4);
+  });
+
+  // tfjs's cpu kernels ignore dilation in these two gradients, so the reference here is the
+  // definition itself, summed term by term.
+  it.each(dilatedCases)('dilated DepthwiseConv2dNative gradients $h $w $c $dilations', async (k) => {
+    const { xShape, filterShape, info } = depthwiseShapes(k);
+    const x = randomValues(xShape);
+    const w = randomValues(filterShape);
+    const dy = randomValues(info.outShape);
+    const expectedDw = new Float32Array(w.length);
+    const expectedDx = new Float32Array(x.length);
+    const [n, h, wd, c] = xShape;
+    const [fh, fw, , m] = filterShape;
+    const [, oh, ow] = info.outShape;
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++)
+          for (let p = 0; p < fh; p++)
+            for (let q = 0; q < fw; q++) {
+              const r = i * info.strideHeight + p * info.dilationHeight - info.padInfo.top;
+              const col = j * info.strideWidth + q * info.dilationWidth - info.padInfo.left;
+              if (r < 0 || r >= h || col < 0 || col >= wd) continue;
+              for (let ch = 0; ch < c; ch++)
+                for (let mm = 0; mm < m; mm++) {
+                  const g = dy[((b * oh + i) * ow + j) * c * m + ch * m + mm] as number;
+                  const xi = ((b * h + r) * wd + col) * c + ch;
+                  const wi = ((p * fw + q) * c + ch) * m + mm;
+                  expectedDw[wi] = (expectedDw[wi] as number) + (x[xi] as number) * g;
+                  expectedDx[xi] = (expectedDx[xi] as number) + (w[wi] as number) * g;
+                }
+            }
+    const attrs = { strides: k.strides, dilations: k.dilations, pad: k.pad };
+    const dyIn = { shape: info.outShape, values: dy };
+    const dw = await runOn(
+      'wasm',
+      tf.DepthwiseConv2dNativeBackpropFilter,
+      { x: { shape: xShape, values: x }, dy: dyIn },
+      { ...attrs, filterShape },
+    );
+    expect(relativeError(dw.values, expectedDw), `filter ${label(k)}`).toBeLessThan(1e-4);
+    const dx = await runOn(
+      'wasm',
+      tf.DepthwiseConv2dNativeBackpropInput,
+      { dy: dyIn, filter: { shape: filterShape, values: w } },
+      { ...attrs, inputShape: xShape },
+    );
+    expect(relativeError(dx.values, expectedDx), `input ${label(k)}`).toBeLessThan(1e-4);
+  });
+
+  it('UnsortedSegmentSum, including repeated and out-of-range ids', async () => {
+    for (const [shape, ids, numSegments] of [
+      [[6, 3], [2, 0, 2, 1, 0, 2], 4],
+      [[5, 2, 2], [1, -1, 1, 7, 0], 3],
+      [[8], [0, 0, 0, 0, 1, 1, 1, 1], 2],
+    ] as Array<[number[], number[], number]>) {
+      const err = await compare(
+        tf.UnsortedSegmentSum,
+        {
+          x: { shape, values: randomValues(shape) },
+          segmentIds: { shape: [ids.length], dtype: 'int32', values: ids },
+        },
+        { numSegments },
+      );
+      expect(err).toBeLessThan(1e-6);
+    }
+  });
+
+  it('UnsortedSegmentSum on a hand-worked case', async () => {
+    await useBackend('wasm');
+    const x = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+    ]);
+    const sums = tf.unsortedSegmentSum(x, tf.tensor1d([1, 1, 0, 3], 'int32'), 4);
+    expect(await sums.array()).toEqual([
+      [5, 6],
+      [4, 6],
+      [0, 0],
+      [7, 8],
+    ]);
+    tf.dispose([x, sums]);
+  });
+});
