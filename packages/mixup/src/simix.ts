@@ -1,0 +1,106 @@
+import { RecallkitError, tf } from '@recallkit/core';
+import type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
+import { extendedRelevance, mixSimilarities, selfColumns } from './mixing';
+import { type MixPlan, type MixupOptions, planMixup } from './plan';
+import { type RandomSource, seededRandom } from './rng';
+
+export interface SimixOptions extends MixupOptions {
+  /** Seed of the generator that draws pairs and coefficients (default 0). */
+  seed?: number | string;
+  /** A generator to draw from instead of a seeded one (anything with `next()` in [0, 1)). */
+  rng?: RandomSource;
+  /** Fixed coefficients, in draw order, used on every call instead of random ones. */
+  alphas?: ArrayLike<number>;
+}
+
+const KNOWN = ['pairs', 'crossClass', 'side', 'seed', 'rng', 'alphas'];
+
+/**
+ * Similarity mixup: a loss with the signature of `loss` that computes it on the batch extended by
+ * virtual samples. The similarities of the extended batch are mixed from the originals' dot
+ * products (M S Mᵀ), then handed to `loss.onScores`, the ranking core, with the extended relevance
+ * mask and self columns. Each call draws new pairs and coefficients from the generator.
+ */
+export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): EmbeddingLoss {
+  const onScores = loss.onScores;
+  if (typeof onScores !== 'function') {
+    throw new RecallkitError(
+      'SIMIX_NEEDS_RANKING_CORE',
+      `simix: loss '${loss.id}' has no onScores (ranking core); SiMix mixes similarities and needs one`,
+    );
+  }
+  checkOptions(options);
+  if (options.seed !== undefined && options.rng !== undefined) {
+    throw new RecallkitError('SIMIX_OPTION', 'simix: give either seed or rng, not both');
+  }
+  const rng = options.rng ?? seededRandom(options.seed ?? 0);
+  const mixupOptions: MixupOptions = pick(options);
+  const alphas = options.alphas ? Array.from(options.alphas) : undefined;
+
+  const mixed = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
+    const labelValues = readLabels(labels, embeddings);
+    const plan = planMixup(labelValues, mixupOptions, { rng, alphas });
+    return tf.tidy(() => {
+      const scores = mixSimilarities(tf.matMul(embeddings, embeddings, false, true), plan);
+      return onScores(scoreBlock(scores, plan));
+    });
+  };
+  return Object.assign(mixed, { id: `${loss.id}+simix` });
+}
+
+/** The ranking core's input for the extended batch. */
+export function scoreBlock(scores: tf.Tensor2D, plan: MixPlan): ScoreBlock {
+  return { scores, relevant: extendedRelevance(plan), self: selfColumns(plan) };
+}
+
+function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> {
+  if (embeddings.rank !== 2) {
+    throw new RecallkitError(
+      'SIMIX_INPUT',
+      `simix: embeddings must be 2-D (B x d), got shape [${embeddings.shape}]`,
+    );
+  }
+  const values = labels instanceof tf.Tensor ? labels.dataSync() : labels;
+  if (values.length !== embeddings.shape[0]) {
+    throw new RecallkitError(
+      'SIMIX_INPUT',
+      `simix: ${values.length} labels for ${embeddings.shape[0]} embeddings`,
+    );
+  }
+  return values;
+}
+
+function checkOptions(options: SimixOptions): void {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.includes(key)) {
+      throw new RecallkitError('SIMIX_OPTION', `simix: unknown option '${key}' (known: ${KNOWN.join(', ')})`);
+    }
+  }
+  const { pairs, crossClass, side } = options;
+  if (pairs !== undefined && pairs !== 'all' && !(Number.isInteger(pairs) && pairs >= 0)) {
+    throw new RecallkitError(
+      'SIMIX_OPTION',
+      `simix: pairs must be 'all' or a non-negative integer, got ${pairs}`,
+    );
+  }
+  if (crossClass !== undefined && !(Number.isInteger(crossClass) && crossClass >= 0)) {
+    throw new RecallkitError(
+      'SIMIX_OPTION',
+      `simix: crossClass must be a non-negative integer, got ${crossClass}`,
+    );
+  }
+  if (side !== undefined && side !== 'both' && side !== 'database') {
+    throw new RecallkitError('SIMIX_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
+  }
+  if (options.rng !== undefined && typeof options.rng.next !== 'function') {
+    throw new RecallkitError('SIMIX_OPTION', 'simix: rng must have a next() method returning [0, 1)');
+  }
+}
+
+function pick({ pairs, crossClass, side }: SimixOptions): MixupOptions {
+  return {
+    ...(pairs !== undefined && { pairs }),
+    ...(crossClass !== undefined && { crossClass }),
+    ...(side !== undefined && { side }),
+  };
+}
