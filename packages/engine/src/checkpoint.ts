@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RecallkitError } from '@recallkit/core';
+
+/** A named float32 array with its shape. */
+export interface StoredTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** What a checkpoint file holds: JSON metadata and float32 tensors. */
+export interface CheckpointContents {
+  meta: Record<string, unknown>;
+  tensors: StoredTensor[];
+}
+
+const MAGIC = 'RECALLKIT-CHECKPOINT';
+const VERSION = 1;
+
+/**
+ * Writes a checkpoint atomically: a temporary file in the same folder, flushed to disk, then
+ * renamed over the target. A reader therefore sees the old file or the new one, never a mix.
+ * Layout: one header line `RECALLKIT-CHECKPOINT 1 sha256=<hex> bytes=<n>`, then n bytes of body
+ * (u32 length of the JSON index, the JSON, padding to 4 bytes, the float32 data).
+ */
+export async function writeCheckpoint(file: string, contents: CheckpointContents): Promise<void> {
+  const body = encodeBody(contents);
+  const sha = createHash('sha256').update(body).digest('hex');
+  const header = Buffer.from(`${MAGIC} ${VERSION} sha256=${sha} bytes=${body.length}\n`);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const temporary = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const handle = await fs.open(temporary, 'w');
+  try {
+    await handle.writev([header, body]);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(temporary, file);
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+  await syncFolder(path.dirname(file));
+}
+
+/** Reads and verifies a checkpoint; a truncated or altered file is refused with CHECKPOINT_CORRUPT. */
+export async function readCheckpoint(file: string): Promise<CheckpointContents> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (error) {
+    throw new RecallkitError('CHECKPOINT_MISSING', `cannot read checkpoint ${file}: ${(error as Error).message}`);
+  }
+  const corrupt = (why: string) =>
+    new RecallkitError('CHECKPOINT_CORRUPT', `checkpoint ${file} is unusable: ${why}`, { file });
+  const newline = bytes.indexOf(10);
+  const match =
+    newline > 0 &&
+    /^RECALLKIT-CHECKPOINT (\d+) sha256=([0-9a-f]{64}) bytes=(\d+)$/.exec(bytes.subarray(0, newline).toString('latin1'));
+  if (!match) throw corrupt('no checkpoint header (not a Recallkit checkpoint, or its start is damaged)');
+  if (Number(match[1]) !== VERSION) throw corrupt(`format version ${match[1]} is not supported (expected ${VERSION})`);
+  const body = bytes.subarray(newline + 1);
+  const expected = Number(match[3]);
+  if (body.length !== expected) {
+    throw corrupt(
+      body.length < expected
+        ? `truncated: ${body.length} of ${expected} bytes present`
+        : `${body.length - expected} unexpected bytes after the declared ${expected}`,
+    );
+  }
+  const sha = createHash('sha256').update(body).digest('hex');
+  if (sha !== match[2]) throw corrupt(`checksum mismatch (sha256 ${sha}, header says ${match[2]})`);
+  return decodeBody(body);
+}
+
+interface TensorEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+function encodeBody({ meta, tensors }: CheckpointContents): Buffer {
+  const entries: TensorEntry[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    const length = t.shape.reduce((a, b) => a * b, 1);
+    if (length !== t.data.length) {
+      throw new RecallkitError(
+        'BAD_CHECKPOINT_TENSOR',
+        `tensor '${t.name}' has ${t.data.length} values for shape [${t.shape.join(', ')}]`,
+      );
+    }
+    entries.push({ name: t.name, shape: t.shape, offset, length });
+    offset += length * 4;
+  }
+  const json = Buffer.from(JSON.stringify({ meta, tensors: entries }));
+  const dataStart = align4(4 + json.length);
+  const body = Buffer.alloc(dataStart + offset);
+  body.writeUInt32LE(json.length, 0);
+  json.copy(body, 4);
+  tensors.forEach((t, i) => {
+    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    bytes.copy(body, dataStart + (entries[i] as TensorEntry).offset);
+  });
+  return body;
+}
+
+function decodeBody(body: Buffer): CheckpointContents {
+  const jsonLength = body.readUInt32LE(0);
+  const index = JSON.parse(body.subarray(4, 4 + jsonLength).toString('utf8')) as {
+    meta: Record<string, unknown>;
+    tensors: TensorEntry[];
+  };
+  const dataStart = align4(4 + jsonLength);
+  const tensors = index.tensors.map(({ name, shape, offset, length }) => {
+    // Copy into a fresh, aligned buffer: the file's bytes need not be 4-byte aligned in memory.
+    const data = new Float32Array(length);
+    new Uint8Array(data.buffer).set(body.subarray(dataStart + offset, dataStart + offset + length * 4));
+    return { name, shape, data };
+  });
+  return { meta: index.meta, tensors };
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  // Makes the rename itself durable; not every platform can open a folder, which is harmless.
+  try {
+    const handle = await fs.open(folder, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
