@@ -2,5 +2,5 @@ export type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
 export { extendedRelevance, mixEmbeddings, mixSimilarities, selfColumns } from './mixing';
 export { authorsPairOrder } from './pairs';
 export { type MixPlan, type MixupOptions, type PlanSources, planMixup } from './plan';
-export { type RandomSource, seededRandom } from './rng';
+export type { RandomSource } from './rng';
 export { type SimixOptions, scoreBlock, simix } from './simix';

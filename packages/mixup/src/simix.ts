@@ -1,13 +1,13 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { createRng, RecallkitError, tf } from '@recallkit/core';
 import type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
 import { extendedRelevance, mixSimilarities, selfColumns } from './mixing';
 import { type MixPlan, type MixupOptions, planMixup } from './plan';
-import { type RandomSource, seededRandom } from './rng';
+import type { RandomSource } from './rng';
 
 export interface SimixOptions extends MixupOptions {
-  /** Seed of the generator that draws pairs and coefficients (default 0). */
+  /** Seed of the generator (`createRng` of @recallkit/core) that draws pairs and coefficients (default 0). */
   seed?: number | string;
-  /** A generator to draw from instead of a seeded one (anything with `next()` in [0, 1)). */
+  /** A generator to draw from instead (e.g. `createRng(seed).split('mixup')`; anything with `next()` in [0, 1)). */
   rng?: RandomSource;
   /** Fixed coefficients, in draw order, used on every call instead of random ones. */
   alphas?: ArrayLike<number>;
@@ -33,7 +33,7 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): Embeddin
   if (options.seed !== undefined && options.rng !== undefined) {
     throw new RecallkitError('SIMIX_OPTION', 'simix: give either seed or rng, not both');
   }
-  const rng = options.rng ?? seededRandom(options.seed ?? 0);
+  const rng = options.rng ?? createRng(options.seed ?? 0);
   const mixupOptions: MixupOptions = pick(options);
   const alphas = options.alphas ? Array.from(options.alphas) : undefined;
 

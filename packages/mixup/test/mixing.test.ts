@@ -1,4 +1,4 @@
-import { tf, useBackend } from '@recallkit/core';
+import { createRng, tf, useBackend } from '@recallkit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   extendedRelevance,
@@ -7,7 +7,6 @@ import {
   mixEmbeddings,
   mixSimilarities,
   planMixup,
-  seededRandom,
   selfColumns,
 } from '../src/index';
 
@@ -17,7 +16,7 @@ beforeAll(async () => {
 
 /** Gaussian B x d rows from a seeded generator (Box-Muller). */
 function randomRows(b: number, d: number, seed: number): number[][] {
-  const rng = seededRandom(seed);
+  const rng = createRng(seed);
   return Array.from({ length: b }, () =>
     Array.from(
       { length: d },
@@ -62,7 +61,7 @@ const cases: Array<[string, number[], MixupOptions]> = [
 describe('mixSimilarities equals the naive route', () => {
   for (const [name, labels, options] of cases) {
     it(name, () => {
-      const plan = planMixup(labels, options, { rng: seededRandom(name) });
+      const plan = planMixup(labels, options, { rng: createRng(name) });
       const e = tf.tensor2d(randomRows(labels.length, 8, 11));
       const w = tf.tensor2d(randomRows(plan.queries, plan.labels.length, 12));
       const viaSimilarities = (x: tf.Tensor) =>
@@ -83,7 +82,7 @@ describe('mixSimilarities equals the naive route', () => {
 
 describe('mixEmbeddings', () => {
   it('builds M E: originals unchanged, then alpha x_a + (1 - alpha) x_b', () => {
-    const plan = planMixup([0, 1, 1, 0, 1], { crossClass: 2 }, { rng: seededRandom(5) });
+    const plan = planMixup([0, 1, 1, 0, 1], { crossClass: 2 }, { rng: createRng(5) });
     const e = tf.tensor2d(randomRows(5, 3, 1));
     const m = denseMixing(plan);
     const mixed = mixEmbeddings(e, plan);
@@ -96,7 +95,7 @@ describe('mixEmbeddings', () => {
 describe('finite differences in float64', () => {
   it('the gradient of <W, M S Mᵀ> matches central differences of an independent float64 computation', () => {
     const labels = [0, 1, 0, 2, 1, 0, 2, 2, 1];
-    const plan = planMixup(labels, { pairs: 2, crossClass: 4 }, { rng: seededRandom(7) });
+    const plan = planMixup(labels, { pairs: 2, crossClass: 4 }, { rng: createRng(7) });
     const rows = randomRows(labels.length, 5, 21);
     const weights = randomRows(plan.queries, plan.labels.length, 22);
     // f(E) = sum_qj W_qj <x_q, x_j> over the extended items x, in plain float64
@@ -143,7 +142,7 @@ describe('finite differences in float64', () => {
 describe('who is positive to whom', () => {
   it('hand-worked: two classes of two, one cross-class mix', () => {
     // extended items: o0 o1 o2 o3 | m(o0,o1) m(o2,o3) | x(cross)
-    const plan = planMixup([5, 5, 8, 8], { crossClass: 1 }, { rng: seededRandom(0) });
+    const plan = planMixup([5, 5, 8, 8], { crossClass: 1 }, { rng: createRng(0) });
     expect(plan.queries).toBe(6);
     const relevant = extendedRelevance(plan);
     expect(relevant.arraySync()).toEqual([
@@ -159,7 +158,7 @@ describe('who is positive to whom', () => {
   });
 
   it("side 'database': originals query, mixes are positives of their class only", () => {
-    const plan = planMixup([0, 1, 0, 1, 0], { side: 'database' }, { rng: seededRandom(0) });
+    const plan = planMixup([0, 1, 0, 1, 0], { side: 'database' }, { rng: createRng(0) });
     // class 0 = rows 0, 2, 4 -> 3 mixes; class 1 = rows 1, 3 -> 1 mix
     const relevant = extendedRelevance(plan);
     expect(relevant.arraySync()).toEqual([

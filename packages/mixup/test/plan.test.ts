@@ -1,5 +1,6 @@
+import { createRng } from '@recallkit/core';
 import { describe, expect, it } from 'vitest';
-import { authorsPairOrder, planMixup, seededRandom } from '../src/index';
+import { authorsPairOrder, planMixup } from '../src/index';
 
 const pairKey = ([a, b]: number[]) => `${a},${b}`;
 const grouped = (classes: number, perClass: number) =>
@@ -46,7 +47,7 @@ describe('authorsPairOrder', () => {
 describe('planMixup', () => {
   it('faithful default: every same-class pair, mixes after the originals, all queries', () => {
     const labels = grouped(16, 4);
-    const plan = planMixup(labels, {}, { rng: seededRandom(1) });
+    const plan = planMixup(labels, {}, { rng: createRng(1) });
     expect(plan.alpha).toHaveLength(96);
     expect(plan.sameClass).toBe(96);
     expect(plan.labels).toHaveLength(160);
@@ -61,7 +62,7 @@ describe('planMixup', () => {
   it('counts virtual samples on uneven classes, classes in order of first appearance', () => {
     // class sizes: label 7 -> 3, label 2 -> 1, label 5 -> 5, label 0 -> 2
     const labels = [7, 5, 7, 2, 5, 5, 0, 7, 5, 0, 5];
-    const plan = planMixup(labels, {}, { rng: seededRandom(0) });
+    const plan = planMixup(labels, {}, { rng: createRng(0) });
     expect(plan.alpha).toHaveLength(3 + 0 + 10 + 1);
     expect(Array.from(plan.labels.subarray(0, labels.length))).toEqual([0, 1, 0, 2, 1, 1, 3, 0, 1, 3, 1]);
     expect(Array.from(plan.labels.subarray(labels.length))).toEqual([0, 0, 0, ...Array(10).fill(1), 3]);
@@ -72,7 +73,7 @@ describe('planMixup', () => {
 
   it('random pairs per class: n distinct same-class pairs, fewer when a class has fewer', () => {
     const labels = [...grouped(5, 5), 9, 9];
-    const plan = planMixup(labels, { pairs: 3 }, { rng: seededRandom(4) });
+    const plan = planMixup(labels, { pairs: 3 }, { rng: createRng(4) });
     expect(plan.alpha).toHaveLength(5 * 3 + 1);
     for (let c = 0; c < 5; c++) {
       const keys = new Set<string>();
@@ -91,7 +92,7 @@ describe('planMixup', () => {
 
   it('cross-class mixes: two classes each, label -1, database only', () => {
     const labels = grouped(6, 4);
-    const plan = planMixup(labels, { crossClass: 20 }, { rng: seededRandom(3) });
+    const plan = planMixup(labels, { crossClass: 20 }, { rng: createRng(3) });
     expect(plan.alpha).toHaveLength(36 + 20);
     expect(plan.sameClass).toBe(36);
     expect(plan.queries).toBe(24 + 36);
@@ -102,7 +103,7 @@ describe('planMixup', () => {
   });
 
   it("side 'database': only the originals are queries", () => {
-    const plan = planMixup(grouped(3, 4), { side: 'database' }, { rng: seededRandom(0) });
+    const plan = planMixup(grouped(3, 4), { side: 'database' }, { rng: createRng(0) });
     expect(plan.queries).toBe(12);
     expect(plan.labels).toHaveLength(12 + 18);
   });
@@ -110,19 +111,19 @@ describe('planMixup', () => {
   it('same seed, same plan; another seed, another plan; explicit alphas are used as given', () => {
     const labels = grouped(8, 4);
     const options = { pairs: 4, crossClass: 5 };
-    const a = planMixup(labels, options, { rng: seededRandom(42) });
-    const b = planMixup(labels, options, { rng: seededRandom(42) });
-    const c = planMixup(labels, options, { rng: seededRandom(43) });
+    const a = planMixup(labels, options, { rng: createRng(42) });
+    const b = planMixup(labels, options, { rng: createRng(42) });
+    const c = planMixup(labels, options, { rng: createRng(43) });
     expect(b).toEqual(a);
     expect(Array.from(c.alpha)).not.toEqual(Array.from(a.alpha));
     const alphas = Array.from({ length: 37 }, (_, v) => v / 40);
-    const fixed = planMixup(labels, options, { rng: seededRandom(42), alphas });
+    const fixed = planMixup(labels, options, { rng: createRng(42), alphas });
     expect(Array.from(fixed.alpha)).toEqual(Array.from(Float32Array.from(alphas)));
     expect(Array.from(fixed.first)).toEqual(Array.from(a.first)); // pair draws unaffected
   });
 
   it('rejects bad input with a named error', () => {
-    const rng = seededRandom(0);
+    const rng = createRng(0);
     expect(() => planMixup([0, 0, 1, 1], {}, { rng, alphas: [0.5] })).toThrow(
       /alphas has 1 values but this batch draws 2/,
     );
