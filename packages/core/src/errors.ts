@@ -10,3 +10,8 @@ export class RecallkitError extends Error {
     this.details = details;
   }
 }
+
+/** True when `error` is a RecallkitError (with the given `code`, when one is given). */
+export function isRecallkitError(error: unknown, code?: string): error is RecallkitError {
+  return error instanceof RecallkitError && (code === undefined || error.code === code);
+}

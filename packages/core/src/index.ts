@@ -1,6 +1,27 @@
-export { type BackendName, useBackend } from './backend';
-export { RecallkitError } from './errors';
+export {
+  type BackendDescription,
+  type BackendName,
+  backendNames,
+  describeBackend,
+  nativePackages,
+  useBackend,
+} from './backend';
+export { isRecallkitError, RecallkitError } from './errors';
 export { createRng, type Rng, type RngState, restoreRng } from './rng';
+export {
+  forEachSimilarityBlock,
+  type Labels,
+  l2Normalize,
+  type RelevanceMaskOptions,
+  relevanceMask,
+  type SimilarityBlock,
+  type SimilarityBlockOptions,
+  type SimilarityMetric,
+  type SimilarityOptions,
+  similarity,
+  similarityBlocks,
+} from './similarity';
+export { assertNoTensorLeaks } from './testing';
 export { tf } from './tf';
 export { registerWasmGradientKernels, wasmGradientKernels } from './wasm-gradients';
 
