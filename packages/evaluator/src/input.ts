@@ -1,0 +1,115 @@
+import { RecallkitError, tf } from '@recallkit/core';
+
+/** Embeddings as accepted by `evaluate`: a tensor, a flat row-major Float32Array (with `dim`), or rows. */
+export type EmbeddingsInput = tf.Tensor2D | Float32Array | number[][];
+/** Labels as accepted by `evaluate`: integers, one per row. */
+export type LabelsInput = tf.Tensor1D | Int32Array | BigInt64Array | ArrayLike<number>;
+
+/** A dense row-major float32 matrix. */
+export interface Matrix {
+  data: Float32Array;
+  rows: number;
+  dim: number;
+}
+
+/** Copies (never aliases) the input into a row-major Float32Array and checks every value is finite. */
+export function toMatrix(input: EmbeddingsInput, what: string, dim?: number): Matrix {
+  let matrix: Matrix;
+  if (input instanceof tf.Tensor) {
+    if (input.rank !== 2) {
+      throw new RecallkitError('BAD_EMBEDDINGS', `${what} must be a 2-D tensor, got rank ${input.rank}`);
+    }
+    const [rows, cols] = input.shape as [number, number];
+    matrix = { data: Float32Array.from(input.dataSync() as ArrayLike<number>), rows, dim: cols };
+  } else if (input instanceof Float32Array) {
+    if (dim === undefined || !Number.isInteger(dim) || dim <= 0) {
+      throw new RecallkitError(
+        'BAD_OPTION',
+        `${what} is a Float32Array: pass its row length as options.dim (a positive integer)`,
+      );
+    }
+    if (input.length % dim !== 0) {
+      throw new RecallkitError(
+        'BAD_EMBEDDINGS',
+        `${what} has ${input.length} values, not a multiple of dim = ${dim}`,
+      );
+    }
+    matrix = { data: input.slice(), rows: input.length / dim, dim };
+  } else if (Array.isArray(input)) {
+    const rows = input.length;
+    const cols = input[0]?.length ?? 0;
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      const row = input[i];
+      if (!Array.isArray(row) || row.length !== cols) {
+        throw new RecallkitError(
+          'BAD_EMBEDDINGS',
+          `${what} row ${i} has ${Array.isArray(row) ? row.length : 'no'} values, expected ${cols}`,
+        );
+      }
+      data.set(row, i * cols);
+    }
+    matrix = { data, rows, dim: cols };
+  } else {
+    throw new RecallkitError(
+      'BAD_EMBEDDINGS',
+      `${what} must be a tf.Tensor2D, a Float32Array with options.dim, or number[][]`,
+    );
+  }
+  if (matrix.rows === 0 || matrix.dim === 0) {
+    throw new RecallkitError('BAD_EMBEDDINGS', `${what} is empty (${matrix.rows} x ${matrix.dim})`);
+  }
+  const { data } = matrix;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new RecallkitError(
+        'NON_FINITE_EMBEDDING',
+        `${what} row ${Math.floor(i / matrix.dim)}, column ${i % matrix.dim} is ${data[i]}`,
+      );
+    }
+  }
+  return matrix;
+}
+
+/** Reads labels into an Int32Array of the given length, rejecting non-integers and out-of-range values. */
+export function toLabels(input: LabelsInput, rows: number, what: string): Int32Array {
+  const values: ArrayLike<number | bigint> =
+    input instanceof tf.Tensor ? (input.dataSync() as ArrayLike<number>) : input;
+  if (values === undefined || typeof values.length !== 'number') {
+    throw new RecallkitError(
+      'BAD_LABELS',
+      `${what} must be a tf.Tensor1D, Int32Array, BigInt64Array or number[]`,
+    );
+  }
+  if (values.length !== rows) {
+    throw new RecallkitError('BAD_LABELS', `${what} has ${values.length} entries for ${rows} embeddings`);
+  }
+  const out = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < -2147483648 || n > 2147483647) {
+      throw new RecallkitError('BAD_LABELS', `${what}[${i}] = ${String(v)} is not a 32-bit integer`);
+    }
+    out[i] = n;
+  }
+  return out;
+}
+
+/** Scales every row to unit L2 norm in place (norms accumulated in float64). */
+export function normalizeRows(matrix: Matrix, what: string): void {
+  const { data, rows, dim } = matrix;
+  for (let i = 0; i < rows; i++) {
+    const start = i * dim;
+    let sum = 0;
+    for (let j = start; j < start + dim; j++) sum += data[j]! * data[j]!;
+    if (sum === 0) {
+      throw new RecallkitError(
+        'ZERO_EMBEDDING',
+        `${what} row ${i} is all zeros: cosine similarity is undefined (use similarity 'dot' or 'negSqL2')`,
+      );
+    }
+    const scale = 1 / Math.sqrt(sum);
+    for (let j = start; j < start + dim; j++) data[j] = data[j]! * scale;
+  }
+}
