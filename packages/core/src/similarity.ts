@@ -219,7 +219,8 @@ export function relevanceMask(
       'float32',
     ) as tf.Tensor2D;
     if (selfColumns === undefined) return equal;
-    const selfMask = tf.oneHot(tf.tensor1d(selfColumns, 'int32'), d.length, 1, 0, 'float32');
+    // oneHot stays int32 and is cast: wasm 4.22's OneHot writes int bits when asked for float32.
+    const selfMask = tf.cast(tf.oneHot(tf.tensor1d(selfColumns, 'int32'), d.length), 'float32');
     return tf.mul(equal, tf.sub(1, selfMask)) as tf.Tensor2D;
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, tf, useBackend } from '../src/index';
+import { assertNoTensorLeaks, createRng, tf, useBackend } from '../src/index';
 
 type Attrs = Record<string, unknown>;
 type Inputs = Record<string, { shape: number[]; dtype?: 'float32' | 'int32'; values: ArrayLike<number> }>;
@@ -205,5 +205,25 @@ describe('wasm gradient kernels match cpu', () => {
       [7, 8],
     ]);
     tf.dispose([x, sums]);
+  });
+});
+
+describe('wasm gradient kernels release their intermediates', () => {
+  it('leave no tensors or backend buffers behind', async () => {
+    await useBackend('wasm');
+    const x = tf.tensor4d(randomValues([2, 9, 9, 3]), [2, 9, 9, 3]);
+    const w = tf.tensor4d(randomValues([3, 3, 3, 2]), [3, 3, 3, 2]);
+    await assertNoTensorLeaks(() => {
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'valid')),
+      )([x, w]);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')),
+      )([x, w]);
+      const ids = tf.tensor1d([1, 0], 'int32');
+      const s = tf.unsortedSegmentSum(x, ids, 2);
+      tf.dispose([gx, gw, dx, dw, ids, s]);
+    });
+    tf.dispose([x, w]);
   });
 });
