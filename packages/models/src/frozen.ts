@@ -1,7 +1,8 @@
 import { tf } from '@recallkit/core';
-import { FrozenBatchNormalization, LAYER_PACKAGE, registerLayers } from './layers';
+import { FrozenBatchNormalization, registerLayers } from './layers';
 
-const FROZEN_CLASS = `${LAYER_PACKAGE}>${FrozenBatchNormalization.className}`;
+// TF.js looks custom layers up by their bare className when deserialising.
+const FROZEN_CLASS = FrozenBatchNormalization.className;
 
 /**
  * Rewrites a Keras/TF.js model topology in place so every BatchNormalization layer becomes a

@@ -23,7 +23,6 @@ export {
   type GraphModelLayerArgs,
   L2Normalize,
   type L2NormalizeArgs,
-  LAYER_PACKAGE,
   registerLayers,
 } from './layers';
 export { type MlpOptions, mlp } from './mlp';

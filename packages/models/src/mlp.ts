@@ -27,7 +27,8 @@ export function mlp(options: MlpOptions = {}): tf.LayersModel {
   const init = new TorchInit(options.seed);
 
   const input = tf.input({ shape: inputShape, name: 'inputs' });
-  let x = tf.layers.flatten({ name: 'flatten' }).apply(input) as tf.SymbolicTensor;
+  // tf.layers.flatten needs rank >= 3 (batch included): vectors pass through as they are.
+  let x = inputShape.length === 1 ? input : (tf.layers.flatten({ name: 'flatten' }).apply(input) as tf.SymbolicTensor);
   let fanIn = inputShape.reduce((a, b) => a * b, 1);
   hidden.forEach((units, i) => {
     x = tf.layers

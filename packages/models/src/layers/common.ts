@@ -5,7 +5,7 @@ export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer
 export type Shape = (number | null)[];
 export type Kwargs = Record<string, unknown>;
 
-/** The package name custom layers are registered under: their saved `class_name` is `Recallkit>Name`. */
+/** Package name of the registration (saved models name the layers by their bare className). */
 export const LAYER_PACKAGE = 'Recallkit';
 
 export function singleTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
