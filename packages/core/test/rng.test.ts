@@ -48,7 +48,10 @@ describe('createRng', () => {
   it('int(n) covers 0..n-1 evenly; normal() has mean 0 and sd 1', () => {
     const rng = createRng(3);
     const counts = new Array(5).fill(0) as number[];
-    for (let i = 0; i < 10000; i++) counts[rng.int(5)]++;
+    for (let i = 0; i < 10000; i++) {
+      const k = rng.int(5);
+      counts[k] = (counts[k] as number) + 1;
+    }
     for (const count of counts) expect(Math.abs(count - 2000)).toBeLessThan(200);
     const normals = Array.from({ length: 20000 }, () => rng.normal());
     const mean = normals.reduce((a, b) => a + b, 0) / normals.length;

@@ -31,13 +31,12 @@ function bruteForce(q: number[][], d: number[][], metric: 'dot' | 'cosine' | 'ne
 
 function expectClose(got: number[][], expected: number[][], tol = 1e-4) {
   expect(got.length).toBe(expected.length);
-  got.forEach((row, i) =>
-    row.forEach((v, j) =>
-      expect(Math.abs(v - (expected[i]?.[j] as number))).toBeLessThan(
-        tol * (1 + Math.abs(expected[i]?.[j] as number)),
-      ),
-    ),
-  );
+  for (const [i, row] of got.entries()) {
+    for (const [j, v] of row.entries()) {
+      const e = expected[i]?.[j] as number;
+      expect(Math.abs(v - e)).toBeLessThan(tol * (1 + Math.abs(e)));
+    }
+  }
 }
 
 beforeAll(async () => {
@@ -103,7 +102,7 @@ describe('similarity', () => {
   it('is differentiable: d sum(cosine) / dq matches finite differences', async () => {
     const q = tf.tensor2d(qRows.slice(0, 2));
     const d = tf.tensor2d(dRows.slice(0, 3));
-    const f = (x: tf.Tensor2D) => tf.sum(similarity(x, d, { metric: 'cosine' })) as tf.Scalar;
+    const f = (x: tf.Tensor) => tf.sum(similarity(x as tf.Tensor2D, d, { metric: 'cosine' }));
     const g = (await tf.grad(f)(q).array()) as number[][];
     const h = 1e-2;
     for (const [i, j] of [

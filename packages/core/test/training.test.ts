@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { assertNoTensorLeaks, createRng, tf, useBackend } from '../src/index';
 
 const rng = createRng('training');
-const normals = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rng.normal() * scale);
+const normals = (n: number, scale = 1): Float32Array<ArrayBuffer> =>
+  Float32Array.from({ length: n }, () => rng.normal() * scale);
 
 /**
  * Two conv layers with batch norm, max and average pooling, a depthwise conv and a gather:
@@ -18,11 +19,11 @@ function net(params: tf.Tensor[], x: tf.Tensor4D): tf.Scalar {
     tf.Tensor2D,
   ];
   let h: tf.Tensor4D = tf.conv2d(x, w1, 1, 'same');
-  const { mean, variance } = tf.moments(h, [0, 1, 2]);
+  const { mean, variance } = tf.moments(h, [0, 1, 2]) as { mean: tf.Tensor4D; variance: tf.Tensor4D };
   h = tf.relu(tf.batchNorm(h, mean, variance, beta, gamma, 1e-3));
   h = tf.maxPool(h, 2, 2, 'valid');
   h = tf.depthwiseConv2d(h, dw, [2, 1], 'same');
-  h = tf.relu(tf.conv2d(h, w2, 1, 'valid'));
+  h = tf.relu(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid'));
   h = tf.avgPool(h, 2, 2, 'valid');
   const flat = tf.reshape(h, [x.shape[0], -1]) as tf.Tensor2D;
   const picked = tf.gather(flat, tf.tensor1d([0, 2, 2, 1], 'int32')); // repeated rows
@@ -40,7 +41,7 @@ describe('training on wasm', () => {
       normals(432, 0.3),
       normals(36, 0.5),
     ];
-    values[1] = values[1]?.map((v) => v + 1) as Float32Array; // gamma near 1
+    values[1] = (values[1] as Float32Array<ArrayBuffer>).map((v) => v + 1); // gamma near 1
     const xValues = normals(3 * 16 * 12 * 2);
     const gradientsOn = async (backend: 'cpu' | 'wasm') => {
       await useBackend(backend);
@@ -102,8 +103,8 @@ describe('training on wasm', () => {
         const { images, labels } = makeBatch();
         const cost = optimizer.minimize(() => {
           const x = tf.tensor4d(images, [batch, 28, 28, 1]);
-          let h = tf.maxPool(tf.relu(tf.conv2d(x, w1, 1, 'valid')), 2, 2, 'valid');
-          h = tf.maxPool(tf.relu(tf.conv2d(h, w2, 1, 'valid')), 2, 2, 'valid');
+          let h = tf.maxPool(tf.relu(tf.conv2d(x, w1 as tf.Variable<tf.Rank.R4>, 1, 'valid')), 2, 2, 'valid');
+          h = tf.maxPool(tf.relu(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid')), 2, 2, 'valid');
           const logits = tf.matMul(tf.reshape(h, [batch, -1]) as tf.Tensor2D, w3);
           const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
           return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
