@@ -53,16 +53,29 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
   try {
     bytes = await fs.readFile(file);
   } catch (error) {
-    throw new RecallkitError('CHECKPOINT_MISSING', `cannot read checkpoint ${file}: ${(error as Error).message}`);
+    throw new RecallkitError(
+      'CHECKPOINT_MISSING',
+      `cannot read checkpoint ${file}: ${(error as Error).message}`,
+    );
   }
   const corrupt = (why: string) =>
     new RecallkitError('CHECKPOINT_CORRUPT', `checkpoint ${file} is unusable: ${why}`, { file });
   const newline = bytes.indexOf(10);
+  if (
+    newline < 0 &&
+    MAGIC.startsWith(bytes.subarray(0, MAGIC.length).toString('latin1')) &&
+    bytes.length > 0
+  ) {
+    throw corrupt(`truncated: only ${bytes.length} bytes, the header itself is incomplete`);
+  }
   const match =
     newline > 0 &&
-    /^RECALLKIT-CHECKPOINT (\d+) sha256=([0-9a-f]{64}) bytes=(\d+)$/.exec(bytes.subarray(0, newline).toString('latin1'));
+    /^RECALLKIT-CHECKPOINT (\d+) sha256=([0-9a-f]{64}) bytes=(\d+)$/.exec(
+      bytes.subarray(0, newline).toString('latin1'),
+    );
   if (!match) throw corrupt('no checkpoint header (not a Recallkit checkpoint, or its start is damaged)');
-  if (Number(match[1]) !== VERSION) throw corrupt(`format version ${match[1]} is not supported (expected ${VERSION})`);
+  if (Number(match[1]) !== VERSION)
+    throw corrupt(`format version ${match[1]} is not supported (expected ${VERSION})`);
   const body = bytes.subarray(newline + 1);
   const expected = Number(match[3]);
   if (body.length !== expected) {

@@ -244,7 +244,10 @@ function resolveBatchSize(options: GradientOptions): number {
     );
   }
   if (typeof options.inputs !== 'function' && options.batchSize !== undefined && options.batchSize !== n) {
-    throw new RecallkitError('BAD_BATCH', `batchSize ${options.batchSize} disagrees with the ${n} rows of inputs`);
+    throw new RecallkitError(
+      'BAD_BATCH',
+      `batchSize ${options.batchSize} disagrees with the ${n} rows of inputs`,
+    );
   }
   return n;
 }

@@ -1,5 +1,5 @@
-export { assertChunkSafe } from './chunk-safety';
 export { type CheckpointContents, readCheckpoint, type StoredTensor, writeCheckpoint } from './checkpoint';
+export { assertChunkSafe } from './chunk-safety';
 export {
   applyGradients,
   type ChunkLoader,
@@ -15,16 +15,23 @@ export {
 } from './chunked-step';
 export type { TrainingDataset, TrainingSampler } from './data';
 export { MetricsLog } from './metrics-log';
-export { type AdamOptions, adam, adamW, type LearningRate, type Optimizer, type OptimizerState } from './optimizers';
+export {
+  type AdamOptions,
+  adam,
+  adamW,
+  type LearningRate,
+  type Optimizer,
+  type OptimizerState,
+} from './optimizers';
 export { type Schedule, type StepScheduleOptions, stepSchedule } from './schedule';
 export {
   type EvaluationConfig,
   type OptimizerConfig,
   type StepContext,
   type StepInfo,
+  Trainer,
   type TrainLoss,
   type TrainOptions,
   type TrainResult,
-  Trainer,
   train,
 } from './trainer';

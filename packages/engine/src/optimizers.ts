@@ -167,6 +167,9 @@ function rateFor(rate: LearningRate, variable: tf.Variable, index: number): numb
 
 function checkNumber(name: string, value: number, min: number, max: number): void {
   if (!(Number.isFinite(value) && value >= min && value <= max)) {
-    throw new RecallkitError('BAD_OPTIMIZER_OPTION', `${name} must be a finite number in [${min}, ${max}]; got ${value}`);
+    throw new RecallkitError(
+      'BAD_OPTIMIZER_OPTION',
+      `${name} must be a finite number in [${min}, ${max}]; got ${value}`,
+    );
   }
 }

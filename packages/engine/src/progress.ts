@@ -10,8 +10,7 @@ export function createProgress(enabled: boolean, total: number, start: number): 
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
-      format:
-        'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
+      format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
       stream: process.stderr,
       hideCursor: true,
       etaBuffer: 20,

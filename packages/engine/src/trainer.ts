@@ -146,7 +146,14 @@ export class Trainer {
           this.state.batch += 1;
           this.state.step += 1;
           this.state.loss = loss;
-          const info = { step: this.state.step, epoch, batch: this.state.batch - 1, loss, learningRate, imagesPerSecond };
+          const info = {
+            step: this.state.step,
+            epoch,
+            batch: this.state.batch - 1,
+            loss,
+            learningRate,
+            imagesPerSecond,
+          };
           await this.log?.append({ ...info, time: new Date().toISOString() });
           progress.update(this.state.step, info);
           const every = o.checkpoint?.everySteps ?? 0;
@@ -176,7 +183,10 @@ export class Trainer {
     this.optimizer.dispose();
   }
 
-  private async trainStep(indices: Int32Array, epoch: number): Promise<{ loss: number; learningRate: number }> {
+  private async trainStep(
+    indices: Int32Array,
+    epoch: number,
+  ): Promise<{ loss: number; learningRate: number }> {
     const o = this.options;
     const labels = Int32Array.from(indices, (i) => o.dataset.labels[i] as number);
     const augment = o.augment ? { seed: o.seed ?? 0, epoch } : undefined;
@@ -215,7 +225,9 @@ export class Trainer {
       );
     }
     await this.log?.append({ event: 'evaluation', step: this.state.step, epoch, ...metrics });
-    const better = !this.state.best || ((e.mode ?? 'max') === 'max' ? value > this.state.best.value : value < this.state.best.value);
+    const better =
+      !this.state.best ||
+      ((e.mode ?? 'max') === 'max' ? value > this.state.best.value : value < this.state.best.value);
     if (better) {
       this.state.best = { value, epoch };
       const dir = this.options.checkpoint?.dir;
@@ -271,7 +283,10 @@ export class Trainer {
       file = o.resume;
     } else {
       if (!o.checkpoint) {
-        throw new RecallkitError('BAD_TRAIN_OPTION', 'resume: true needs checkpoint.dir to look for checkpoints');
+        throw new RecallkitError(
+          'BAD_TRAIN_OPTION',
+          'resume: true needs checkpoint.dir to look for checkpoints',
+        );
       }
       const found = await listStepCheckpoints(o.checkpoint.dir);
       const newest = found.at(-1);
@@ -299,7 +314,10 @@ export class Trainer {
   private restore({ meta, tensors }: CheckpointContents): void {
     const o = this.options;
     if (meta['format'] !== FORMAT) {
-      throw new RecallkitError('CHECKPOINT_MISMATCH', `not a trainer checkpoint (format ${String(meta['format'])})`);
+      throw new RecallkitError(
+        'CHECKPOINT_MISMATCH',
+        `not a trainer checkpoint (format ${String(meta['format'])})`,
+      );
     }
     const differences = diffKeys(meta['fingerprint'] as Record<string, unknown>, fingerprint(o));
     if (differences.length > 0) {
@@ -417,7 +435,8 @@ function headVariablesOf(model: tf.LayersModel, head: TrainOptions['head']): Set
 
 function validate(o: TrainOptions): void {
   const bad = (message: string) => new RecallkitError('BAD_TRAIN_OPTION', message);
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw bad(`epochs must be a positive integer; got ${o.epochs}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1)
+    throw bad(`epochs must be a positive integer; got ${o.epochs}`);
   if (o.iterations !== undefined && (!Number.isInteger(o.iterations) || o.iterations < 1)) {
     throw bad(`iterations must be a positive integer; got ${o.iterations}`);
   }

@@ -12,7 +12,14 @@ async function compare(backend: BackendName, makeModel: () => tf.LayersModel, sh
   const inputs = tf.tensor(randomData(24 * shape.reduce((a, b) => a * b, 1), 3), [24, ...shape]);
   const full = fullBatchGradients({ model, loss: pairLoss, inputs, labels });
   // 24 rows in chunks of 5: the last chunk is short, which the slicing must handle.
-  const chunked = await chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 5, debug: true });
+  const chunked = await chunkedGradients({
+    model,
+    loss: pairLoss,
+    inputs,
+    labels,
+    chunkSize: 5,
+    debug: true,
+  });
   expect(chunked.loss).toBeCloseTo(full.loss, 6);
   expect(chunked.gradients).toHaveLength(model.trainableWeights.length);
   chunked.gradients.forEach((g, i) => {
@@ -48,7 +55,10 @@ describe('chunkedGradients equals the full-batch gradient', () => {
     // Fourth-order central difference: float32 losses allow no smaller step.
     const h = 1e-2;
     const numeric = (8 * (lossAt(h) - lossAt(-h)) - (lossAt(2 * h) - lossAt(-2 * h))) / (12 * h);
-    const analytic = gradients.reduce((s, g, i) => s + (tf.sum(tf.mul(g, directions[i] as tf.Tensor)).dataSync()[0] as number), 0);
+    const analytic = gradients.reduce(
+      (s, g, i) => s + (tf.sum(tf.mul(g, directions[i] as tf.Tensor)).dataSync()[0] as number),
+      0,
+    );
     expect(Math.abs(numeric - analytic)).toBeLessThan(1e-3 * Math.max(1, Math.abs(analytic)));
     tf.dispose([inputs, ...gradients, ...originals, ...directions]);
   });
@@ -84,7 +94,14 @@ describe('chunkedStep', () => {
       calls.push(`${start}-${end}`);
       return tf.tensor2d(data.subarray(start * 8, end * 8), [end - start, 8]);
     };
-    const fromLoader = await chunkedGradients({ model, loss: pairLoss, inputs: loader, batchSize: 24, labels, chunkSize: 10 });
+    const fromLoader = await chunkedGradients({
+      model,
+      loss: pairLoss,
+      inputs: loader,
+      batchSize: 24,
+      labels,
+      chunkSize: 10,
+    });
     const fromTensor = await chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 10 });
     // Each chunk is loaded once in stage 1 and once in stage 3.
     expect(calls).toEqual(['0-10', '10-20', '20-24', '0-10', '10-20', '20-24']);
@@ -101,7 +118,15 @@ describe('chunkedStep', () => {
     const loader = (start: number, end: number) => tf.fill([end - start, 8], call++ < 3 ? 0.5 : 0.25);
     const before = tf.memory().numTensors;
     await expect(
-      chunkedGradients({ model, loss: pairLoss, inputs: loader, batchSize: 24, labels, chunkSize: 10, debug: true }),
+      chunkedGradients({
+        model,
+        loss: pairLoss,
+        inputs: loader,
+        batchSize: 24,
+        labels,
+        chunkSize: 10,
+        debug: true,
+      }),
     ).rejects.toMatchObject({ code: 'CHUNK_RECOMPUTE_MISMATCH' });
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -119,7 +144,15 @@ describe('chunkedStep', () => {
       const attempt = chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 8 });
       await expect(attempt).rejects.toThrow(RecallkitError);
       await expect(attempt).rejects.toMatchObject({ code: 'CHUNK_UNSAFE_LAYER' });
-      const frozen = await chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 8, training: false, debug: true });
+      const frozen = await chunkedGradients({
+        model,
+        loss: pairLoss,
+        inputs,
+        labels,
+        chunkSize: 8,
+        training: false,
+        debug: true,
+      });
       const full = fullBatchGradients({ model, loss: pairLoss, inputs, labels, training: false });
       frozen.gradients.forEach((g, i) => {
         expect(relativeError(g.dataSync(), (full.gradients[i] as tf.Tensor).dataSync())).toBeLessThan(1e-5);
@@ -133,11 +166,17 @@ describe('chunkedStep', () => {
     await useBackend('wasm');
     const model = mlp();
     const inputs = tf.tensor2d(randomData(24 * 8, 2), [24, 8]);
-    await expect(chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 0 })).rejects.toMatchObject({ code: 'BAD_CHUNK_SIZE' });
-    await expect(chunkedGradients({ model, loss: pairLoss, inputs, labels: [1, 2], chunkSize: 4 })).rejects.toMatchObject({ code: 'BAD_LABELS' });
+    await expect(
+      chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 0 }),
+    ).rejects.toMatchObject({ code: 'BAD_CHUNK_SIZE' });
+    await expect(
+      chunkedGradients({ model, loss: pairLoss, inputs, labels: [1, 2], chunkSize: 4 }),
+    ).rejects.toMatchObject({ code: 'BAD_LABELS' });
     const before = tf.memory().numTensors;
     const nanLoss = (e: tf.Tensor2D) => tf.mul(tf.sum(e), Number.NaN) as tf.Scalar;
-    await expect(chunkedGradients({ model, loss: nanLoss, inputs, labels, chunkSize: 4 })).rejects.toMatchObject({ code: 'NON_FINITE_LOSS' });
+    await expect(
+      chunkedGradients({ model, loss: nanLoss, inputs, labels, chunkSize: 4 }),
+    ).rejects.toMatchObject({ code: 'NON_FINITE_LOSS' });
     expect(tf.memory().numTensors).toBe(before);
     inputs.dispose();
   });

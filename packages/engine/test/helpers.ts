@@ -5,8 +5,17 @@ import type { TrainingDataset, TrainingSampler } from '../src/index';
 export function mlp(inputDim = 8, embeddingDim = 6, seed = 1): tf.LayersModel {
   return tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [inputDim], units: 16, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
-      tf.layers.dense({ units: embeddingDim, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), biasInitializer: 'zeros' }),
+      tf.layers.dense({
+        inputShape: [inputDim],
+        units: 16,
+        activation: 'tanh',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
+      tf.layers.dense({
+        units: embeddingDim,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+        biasInitializer: 'zeros',
+      }),
     ],
   });
 }
@@ -14,9 +23,20 @@ export function mlp(inputDim = 8, embeddingDim = 6, seed = 1): tf.LayersModel {
 export function cnn(seed = 1): tf.LayersModel {
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.conv2d({
+        inputShape: [8, 8, 1],
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 6, kernelSize: 2, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+      tf.layers.conv2d({
+        filters: 6,
+        kernelSize: 2,
+        activation: 'tanh',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+      }),
       tf.layers.flatten(),
       tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }),
     ],
@@ -48,7 +68,12 @@ export function randomData(count: number, seed: number): Float32Array {
 }
 
 /** An in-memory dataset; augmentation adds noise decided by (seed, epoch, index) alone. */
-export function memoryDataset(length: number, sampleShape: number[], numClasses: number, seed = 7): TrainingDataset {
+export function memoryDataset(
+  length: number,
+  sampleShape: number[],
+  numClasses: number,
+  seed = 7,
+): TrainingDataset {
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const data = randomData(length * size, seed);
   const labels = Int32Array.from({ length }, (_, i) => i % numClasses);
@@ -70,9 +95,16 @@ export function memoryDataset(length: number, sampleShape: number[], numClasses:
 }
 
 /** m samples of each of c classes per batch, a pure function of (seed, epoch). */
-export function mPerClass(labels: Int32Array, classesPerBatch: number, samplesPerClass: number, seed: number): TrainingSampler {
+export function mPerClass(
+  labels: Int32Array,
+  classesPerBatch: number,
+  samplesPerClass: number,
+  seed: number,
+): TrainingSampler {
   const byClass = new Map<number, number[]>();
-  labels.forEach((label, i) => byClass.set(label, [...(byClass.get(label) ?? []), i]));
+  labels.forEach((label, i) => {
+    byClass.set(label, [...(byClass.get(label) ?? []), i]);
+  });
   const classes = [...byClass.keys()];
   const batchSize = classesPerBatch * samplesPerClass;
   return {

@@ -5,12 +5,22 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
-const tsx = path.resolve(root, '../../node_modules/.bin/tsx');
 const script = path.join(root, 'test/fixtures/train-child.ts');
 const TOTAL_STEPS = 24;
 
 function start(dir: string, resume: boolean, delayMs: number): ChildProcess {
-  return spawn(tsx, ['--conditions=source', script, dir, resume ? 'resume' : 'no', String(delayMs)], {
+  // One node process with tsx's loader (the tsx command would run the script in a grandchild
+  // that a SIGKILL of the command leaves running).
+  const args = [
+    '--import',
+    'tsx',
+    '--conditions=source',
+    script,
+    dir,
+    resume ? 'resume' : 'no',
+    String(delayMs),
+  ];
+  return spawn(process.execPath, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -22,7 +32,9 @@ function finish(child: ChildProcess): Promise<number | null> {
     stderr += d;
   });
   return new Promise((resolve, reject) =>
-    child.on('exit', (code, signal) => (code === 0 || signal ? resolve(code) : reject(new Error(`child failed (${code}): ${stderr}`)))),
+    child.on('exit', (code, signal) =>
+      code === 0 || signal ? resolve(code) : reject(new Error(`child failed (${code}): ${stderr}`)),
+    ),
   );
 }
 

@@ -18,5 +18,5 @@ declare module 'cli-progress' {
   const Presets: { shades_classic: unknown };
   const cliProgress: { SingleBar: typeof SingleBar; Presets: typeof Presets };
   export default cliProgress;
-  export { SingleBar, Presets };
+  export { Presets, SingleBar };
 }
