@@ -8,6 +8,39 @@ export {
 } from './dataset';
 export { type IdxArray, parseIdx, readIdx } from './idx';
 export {
+  type Box,
+  centerCropBox,
+  pyRound,
+  type RandomResizedCropOptions,
+  randomResizedCropBox,
+  resizeShorterSide,
+} from './image/geometry';
+export {
+  decodeInto,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type PipelineOptions,
+  planSample,
+  type SamplePlan,
+} from './image/pipeline';
+export {
+  type BadImage,
+  type DecodeSummary,
+  ImageDataset,
+  type ImageDatasetOptions,
+  type LoadedBatch,
+} from './image-dataset';
+export {
+  type MatCell,
+  type MatChar,
+  type MatNumeric,
+  type MatNumericData,
+  type MatStruct,
+  type MatValue,
+  parseMat,
+  readMat,
+} from './mat';
+export {
   type ClassDisjointOptions,
   type FashionMnistOptions,
   fashionMnist,
@@ -21,6 +54,12 @@ export {
   mnistClassDisjoint,
   mnistDataDir,
 } from './mnist';
+export { type PrefetchOptions, prefetchBatches } from './prefetch';
+export { cars196 } from './readers/cars196';
+export { cub200, type RootOptions } from './readers/cub';
+export { inaturalist2018 } from './readers/inaturalist';
+export { stanfordOnlineProducts } from './readers/sop';
+export { vehicleId } from './readers/vehicleid';
 export {
   type ClassBalancedOptions,
   type MPerClassOptions,

@@ -99,7 +99,7 @@ export class RskSampler extends SeededSampler {
   }
 
   protected compute(epoch: number): Int32Array[] {
-    const rng = keyedRng('rsk', this.seed, epoch);
+    const rng = keyedRng(this.seed, 'rsk', epoch);
     const m = this.samplesPerClass;
     const pools = this.groups.map((g) => rng.shuffle(g.slice()));
     const order = rng.shuffle(pools.map((_, i) => i));
@@ -160,7 +160,7 @@ export class MPerClassSampler extends SeededSampler {
   }
 
   protected compute(epoch: number): Int32Array[] {
-    const rng = keyedRng('mpc', this.seed, epoch);
+    const rng = keyedRng(this.seed, 'm-per-class', epoch);
     const m = this.samplesPerClass;
     const classOrder = this.groups.map((_, i) => i);
     return Array.from({ length: this.numBatches }, () => {

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import { RecallkitError, tf } from '@recallkit/core';
+import { type AugmentContext, checkIndices, type Dataset } from './dataset';
+import { decodeInto, type PipelineOptions } from './image/pipeline';
+
+/** An image that could not be read or decoded. */
+export interface BadImage {
+  index: number;
+  path: string;
+  reason: string;
+}
+
+/** A loaded batch: the images that decoded, their dataset indices and labels, and the ones skipped. */
+export interface LoadedBatch {
+  images: tf.Tensor4D;
+  indices: Int32Array;
+  labels: Int32Array;
+  skipped: BadImage[];
+}
+
+export interface ImageDatasetOptions {
+  /** What to do with an unreadable, corrupt or truncated image: 'skip' (default) drops it from the batch and counts it; 'fail' throws. */
+  onBadImage?: 'skip' | 'fail';
+  /** Images decoded at once (sharp runs them on libuv's thread pool); default 4. */
+  concurrency?: number;
+  pipeline?: PipelineOptions;
+}
+
+/** Counts for a run summary. */
+export interface DecodeSummary {
+  decoded: number;
+  skipped: number;
+  /** Each distinct bad image, first failure kept. */
+  badImages: BadImage[];
+}
+
+/** Runs `fn` over 0..n-1 with at most `limit` calls in flight. */
+async function forEachLimit(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+}
+
+/**
+ * A dataset of image files with labels, loaded through the sharp pipeline: with `augment`,
+ * RandomResizedCrop + flip (each choice from (seed, epoch, index)); without, Resize + CenterCrop.
+ */
+export class ImageDataset implements Dataset {
+  readonly length: number;
+  readonly numClasses: number;
+  readonly sampleShape: number[];
+  private readonly onBadImage: 'skip' | 'fail';
+  private readonly concurrency: number;
+  private readonly pipeline: PipelineOptions;
+  private readonly bad = new Map<number, BadImage>();
+  private decoded = 0;
+  private skippedCount = 0;
+
+  constructor(
+    readonly name: string,
+    /** Absolute path of each sample's image file. */
+    readonly files: readonly string[],
+    readonly labels: Int32Array,
+    /** Raw class id (or name) of each label. */
+    readonly classIds: readonly (number | string)[],
+    options: ImageDatasetOptions = {},
+  ) {
+    if (files.length !== labels.length) {
+      throw new RecallkitError('DATASET_SHAPE', `${name}: ${files.length} files for ${labels.length} labels`);
+    }
+    this.length = files.length;
+    this.numClasses = classIds.length;
+    this.onBadImage = options.onBadImage ?? 'skip';
+    this.concurrency = options.concurrency ?? 4;
+    this.pipeline = options.pipeline ?? {};
+    const size = this.pipeline.size ?? 224;
+    const resize = this.pipeline.resize ?? 256;
+    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
+      throw new RecallkitError(
+        'PIPELINE_OPTION',
+        `${name}: need integers resize (${resize}) >= size (${size}) >= 1`,
+      );
+    }
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new RecallkitError('PIPELINE_OPTION', `${name}: concurrency must be a positive integer`);
+    }
+    this.sampleShape = [size, size, 3];
+  }
+
+  /** Loads images as float32 NHWC; in 'skip' mode bad images are left out (see `loadBatch` for which). */
+  async load(indices: ArrayLike<number>, augment?: AugmentContext): Promise<tf.Tensor4D> {
+    return (await this.loadBatch(indices, augment)).images;
+  }
+
+  /** Loads images with their labels; bad images are skipped (and reported) or thrown, per `onBadImage`. */
+  async loadBatch(indices: ArrayLike<number>, augment?: AugmentContext): Promise<LoadedBatch> {
+    checkIndices(this.name, this.length, indices);
+    const [size] = this.sampleShape as [number];
+    const stride = size * size * 3;
+    const out = new Float32Array(indices.length * stride);
+    const ok = new Uint8Array(indices.length);
+    const skipped: BadImage[] = [];
+    await forEachLimit(indices.length, this.concurrency, async (row) => {
+      const index = indices[row]!;
+      const path = this.files[index]!;
+      try {
+        await decodeInto(await readFile(path), index, augment, out, row * stride, this.pipeline);
+        ok[row] = 1;
+      } catch (e) {
+        const bad = { index, path, reason: (e as Error).message.split('\n')[0]! };
+        if (this.onBadImage === 'fail') {
+          throw new RecallkitError('IMAGE_UNREADABLE', `${this.name}: cannot decode ${path}: ${bad.reason}`, {
+            ...bad,
+          });
+        }
+        skipped.push(bad);
+      }
+    });
+    this.decoded += indices.length - skipped.length;
+    this.skippedCount += skipped.length;
+    for (const b of skipped) if (!this.bad.has(b.index)) this.bad.set(b.index, b);
+    skipped.sort((a, b) => a.index - b.index);
+    const keep = Array.from(ok.keys()).filter((r) => ok[r] === 1);
+    const kept = keep.length === indices.length ? out : new Float32Array(keep.length * stride);
+    if (kept !== out) {
+      for (const [k, r] of keep.entries()) kept.set(out.subarray(r * stride, (r + 1) * stride), k * stride);
+    }
+    const keptIndices = Int32Array.from(keep, (r) => indices[r]!);
+    return {
+      images: tf.tensor4d(kept, [keep.length, size, size, 3]),
+      indices: keptIndices,
+      labels: Int32Array.from(keptIndices, (i) => this.labels[i]!),
+      skipped,
+    };
+  }
+
+  /** Images decoded and skipped so far, for a run summary. */
+  summary(): DecodeSummary {
+    return { decoded: this.decoded, skipped: this.skippedCount, badImages: [...this.bad.values()] };
+  }
+}

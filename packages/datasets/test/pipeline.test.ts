@@ -1,0 +1,145 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { useBackend } from '@recallkit/core';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IMAGENET_MEAN, IMAGENET_STD, planSample } from '../src/image/pipeline';
+import { ImageDataset } from '../src/image-dataset';
+import { pattern, tempRoot, writeImage } from './helpers';
+
+const norm = (v: number, c: number) => (v / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
+const root = tempRoot('pipeline');
+const files: string[] = [];
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  files.push(await writeImage(join(root, 'a.jpg'), 300, 200, 1));
+  files.push(await writeImage(join(root, 'b.png'), 180, 260, 2));
+  files.push(await writeImage(join(root, 'c.jpg'), 256, 256, 3));
+  // 256 x 256 PNG (lossless): Resize(256) keeps it, so the centre crop is its pixels [16, 240).
+  files.push(await writeImage(join(root, 'd.png'), 256, 256, 4));
+  // A greyscale PNG.
+  const grey = Buffer.from(Array.from({ length: 240 * 240 }, (_, i) => i % 251));
+  await sharp(grey, { raw: { width: 240, height: 240, channels: 1 } })
+    .png()
+    .toFile(join(root, 'e.png'));
+  files.push(join(root, 'e.png'));
+});
+
+const dataset = () => new ImageDataset('fixture', files, Int32Array.from([0, 0, 1, 1, 2]), ['a', 'b', 'c']);
+
+describe('image pipeline on sharp', () => {
+  it('evaluation: Resize 256 + CenterCrop 224 + ImageNet normalisation of the exact pixels', async () => {
+    const t = await dataset().load([3]);
+    expect(t.shape).toEqual([1, 224, 224, 3]);
+    const got = t.dataSync();
+    t.dispose();
+    const src = pattern(256, 256, 4);
+    for (const [y, x] of [
+      [0, 0],
+      [0, 223],
+      [100, 57],
+      [223, 223],
+    ] as const) {
+      for (let c = 0; c < 3; c++) {
+        expect(got[(y * 224 + x) * 3 + c]).toBeCloseTo(norm(src[((y + 16) * 256 + x + 16) * 3 + c]!, c), 5);
+      }
+    }
+  });
+
+  it('training: the planned crop, resized, mirrored when the plan flips', async () => {
+    const d = dataset();
+    const augment = { seed: 7, epoch: 2 };
+    const input = readFileSync(files[0]!);
+    // Find one flipped and one unflipped sample index (the plan depends only on (seed, epoch, index)).
+    const plans = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => planSample(300, 200, i, augment));
+    expect(plans.some((p) => p.flip) && plans.some((p) => !p.flip)).toBe(true);
+    // Evaluate file a.jpg as if it were each of those samples by giving the dataset 8 copies.
+    const copies = new ImageDataset('copies', Array(8).fill(files[0]!), new Int32Array(8), ['a']);
+    const t = await copies.load([0, 1, 2, 3, 4, 5, 6, 7], augment);
+    const got = t.dataSync();
+    t.dispose();
+    for (const [i, plan] of plans.entries()) {
+      const ref = await sharp(input)
+        .extract(plan.crop!)
+        .resize(224, 224, { fit: 'fill', kernel: 'linear' })
+        .raw()
+        .toBuffer();
+      for (const [y, x] of [
+        [5, 3],
+        [111, 200],
+        [223, 0],
+      ] as const) {
+        const sx = plan.flip ? 223 - x : x;
+        for (let c = 0; c < 3; c++) {
+          expect(got[i * 224 * 224 * 3 + (y * 224 + x) * 3 + c]).toBeCloseTo(
+            norm(ref[(y * 224 + sx) * 3 + c]!, c),
+            5,
+          );
+        }
+      }
+    }
+    expect(d.length).toBe(5);
+  });
+
+  it('is deterministic: same (seed, epoch, index) gives the same pixels, in any batch order', async () => {
+    const d = dataset();
+    const augment = { seed: 3, epoch: 1 };
+    const a = await d.load([0, 1, 2], augment);
+    const b = await d.load([2, 0], augment);
+    const again = await d.load([0, 1, 2], augment);
+    const next = await d.load([0, 1, 2], { seed: 3, epoch: 2 });
+    const [av, bv, gv, nv] = [a, b, again, next].map((t) => t.dataSync() as Float32Array);
+    const n = 224 * 224 * 3;
+    const same = (x: Float32Array, y: Float32Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+    expect(same(gv!, av!)).toBe(true);
+    expect(same(bv!.subarray(0, n), av!.subarray(2 * n))).toBe(true); // row 0 of [2, 0] is sample 2
+    expect(same(bv!.subarray(n), av!.subarray(0, n))).toBe(true);
+    expect(same(nv!.subarray(0, n), av!.subarray(0, n))).toBe(false); // another epoch, another crop
+    for (const t of [a, b, again, next]) t.dispose();
+  });
+
+  it('turns greyscale into three equal channels and decodes PNG and JPEG alike', async () => {
+    const t = await dataset().load([4, 1]);
+    const v = t.dataSync();
+    t.dispose();
+    for (const p of [0, 777, 224 * 224 - 1]) {
+      const grey = (ch: number) => v[p * 3 + ch]! * IMAGENET_STD[ch]! + IMAGENET_MEAN[ch]!;
+      expect(grey(1)).toBeCloseTo(grey(0), 5);
+      expect(grey(2)).toBeCloseTo(grey(0), 5);
+    }
+  });
+
+  it('skips corrupt and truncated images and counts them, or fails by option', async () => {
+    const broken = join(root, 'broken.jpg');
+    const truncated = join(root, 'truncated.jpg');
+    writeFileSync(broken, 'not an image at all');
+    const whole = readFileSync(files[0]!);
+    writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    const list = [files[0]!, broken, files[2]!, truncated];
+    const d = new ImageDataset('bad', list, Int32Array.from([0, 1, 2, 3]), [0, 1, 2, 3], {
+      pipeline: { size: 32, resize: 40 },
+    });
+    const batch = await d.loadBatch([0, 1, 2, 3, 1]);
+    expect(batch.images.shape).toEqual([2, 32, 32, 3]);
+    expect(Array.from(batch.indices)).toEqual([0, 2]);
+    expect(Array.from(batch.labels)).toEqual([0, 2]);
+    expect(batch.skipped.map((s) => s.path)).toEqual([broken, broken, truncated]);
+    batch.images.dispose();
+    const summary = d.summary();
+    expect(summary.decoded).toBe(2);
+    expect(summary.skipped).toBe(3);
+    expect(summary.badImages.map((b) => b.path).sort()).toEqual([broken, truncated].sort());
+    const strict = new ImageDataset('bad', list, Int32Array.from([0, 1, 2, 3]), [0, 1, 2, 3], {
+      onBadImage: 'fail',
+    });
+    await expect(strict.load([3])).rejects.toThrow(/bad: cannot decode .*truncated.jpg/);
+    await expect(strict.load([0, 9])).rejects.toThrow(/sample index 9/);
+  });
+
+  it('rejects a resize smaller than the crop', () => {
+    expect(
+      () => new ImageDataset('x', [], new Int32Array(0), [], { pipeline: { size: 224, resize: 200 } }),
+    ).toThrow(/resize \(200\) >= size \(224\)/);
+  });
+});
