@@ -1,0 +1,196 @@
+/**
+ * The fused CPU ranking kernel: loss and d loss / d scores of RS@k or Smooth-AP for a range of query
+ * rows, in float64 arithmetic.
+ *
+ * `rankingKernel` must stay self-contained (no imports, no references to module-level names): the
+ * worker pool ships its source text (`rankingKernel.toString()`) to worker threads, which is what
+ * lets the same code run from the built dist and from TypeScript sources under vitest / tsx.
+ */
+
+/** Everything the kernel reads and writes; arrays may live in SharedArrayBuffers. */
+export interface KernelTask {
+  kind: 'rsk' | 'smoothap';
+  /** Columns of the score block. */
+  n: number;
+  /** Row range [rowStart, rowEnd) this call computes. */
+  rowStart: number;
+  rowEnd: number;
+  /** Q x N row-major similarities. */
+  scores: Float32Array;
+  /** Q x N output: d loss / d scores, already multiplied by `scale`. */
+  grad: Float32Array;
+  /** Q output: each query's loss term (0 for queries without positives). */
+  queryLoss: Float64Array;
+  /** Positives of query q: posIdx[posPtr[q] .. posPtr[q+1]). */
+  posPtr: Int32Array;
+  posIdx: Int32Array;
+  /** Column of each query's own entry, or -1. */
+  self: Int32Array;
+  /** RS@k: the query's own column is part of the ranked database. Smooth-AP: it is also a positive. */
+  useSelf: boolean;
+  /** Temperature of the rank sigmoid. */
+  tau: number;
+  /** RS@k: the k values (already clipped) and their temperatures. */
+  ks: number[];
+  tauKs: number[];
+  /** Gradient scale (1 / number of queries with positives). */
+  scale: number;
+}
+
+/**
+ * Computes `task.queryLoss` and `task.grad` for rows [rowStart, rowEnd).
+ *
+ * The rank sigmoid is the authors' clamped one, 1 / (1 + exp(clamp(-z, -50, 50))) with
+ * z = (s_j - s_p) / tau: a pair with z > 50 adds exactly sigmoid(50), one with z < -50 exactly
+ * sigmoid(-50), both with zero gradient, so only pairs inside the window |s_j - s_p| <= 50 tau need
+ * an exponential. Inside the window exp(-z) = exp(-(s_j - c) / tau) * exp((s_p - c) / tau) is
+ * factorised (one exponential per column, not per pair) when the row's range keeps both factors
+ * finite; otherwise each pair gets its own exponential.
+ */
+export function rankingKernel(task: KernelTask): void {
+  const { n, scores, grad, queryLoss, posPtr, posIdx, self, useSelf, tau, ks, tauKs, scale } = task;
+  const isRsk = task.kind === 'rsk';
+  const invTau = 1 / tau;
+  const sigHi = 1 / (1 + Math.exp(-50));
+  const sigLo = 1 / (1 + Math.exp(50));
+  const colExp = new Float64Array(n);
+  const member = new Uint8Array(n);
+  const rowGrad = new Float64Array(n);
+  let deriv = new Float64Array(0);
+  let anchors = new Int32Array(0);
+
+  for (let q = task.rowStart; q < task.rowEnd; q++) {
+    const off = q * n;
+    const p0 = posPtr[q]!;
+    const numPos = posPtr[q + 1]! - p0;
+    for (let j = 0; j < n; j++) grad[off + j] = 0;
+    queryLoss[q] = 0;
+    if (numPos === 0) continue;
+
+    const selfCol = self[q]!;
+    // Anchors: the items whose rank is smoothed (RS@k: positives; Smooth-AP: its positive set).
+    const withSelfAnchor = !isRsk && useSelf && selfCol >= 0;
+    const m = numPos + (withSelfAnchor ? 1 : 0);
+    if (anchors.length < m) anchors = new Int32Array(m);
+    for (let t = 0; t < numPos; t++) anchors[t] = posIdx[p0 + t]!;
+    if (withSelfAnchor) anchors[numPos] = selfCol;
+    // The column left out of the database (the query itself, when not used).
+    const skipCol = !useSelf ? selfCol : -1;
+    if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 1;
+
+    if (deriv.length < m * n) deriv = new Float64Array(m * n);
+
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < n; j++) {
+      const v = scores[off + j]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const centre = 0.5 * (lo + hi);
+    const factorised = (hi - lo) * invTau < 1200;
+    if (factorised) for (let j = 0; j < n; j++) colExp[j] = Math.exp(-(scores[off + j]! - centre) * invTau);
+
+    // Forward: rank sums (and Smooth-AP's positive rank sums) per anchor; sigmoid' per pair.
+    const rankAll = new Float64Array(m);
+    const rankPos = new Float64Array(m);
+    for (let t = 0; t < m; t++) {
+      const a = anchors[t]!;
+      const sa = scores[off + a]!;
+      const fa = factorised ? Math.exp((sa - centre) * invTau) : 0;
+      const dOff = t * n;
+      let rAll = 1;
+      let rPos = 1;
+      for (let j = 0; j < n; j++) {
+        if (j === a || j === skipCol) {
+          deriv[dOff + j] = 0;
+          continue;
+        }
+        const z = (scores[off + j]! - sa) * invTau;
+        let sg: number;
+        if (z > 50) {
+          sg = sigHi;
+          deriv[dOff + j] = 0;
+        } else if (z < -50) {
+          sg = sigLo;
+          deriv[dOff + j] = 0;
+        } else {
+          sg = 1 / (1 + (factorised ? colExp[j]! * fa : Math.exp(-z)));
+          deriv[dOff + j] = sg * (1 - sg);
+        }
+        rAll += sg;
+        if (!isRsk && member[j] === 1) rPos += sg;
+      }
+      rankAll[t] = rAll;
+      rankPos[t] = rPos;
+    }
+
+    // Loss of this query and d loss / d (rank sums).
+    const dAll = new Float64Array(m);
+    const dPos = new Float64Array(m);
+    if (isRsk) {
+      const numK = ks.length;
+      let recall = 0;
+      for (let i = 0; i < numK; i++) {
+        const k = ks[i]!;
+        const tk = tauKs[i]!;
+        const norm = Math.min(k, m);
+        let sum = 0;
+        for (let t = 0; t < m; t++) {
+          const x = (k - rankAll[t]!) / tk;
+          sum += 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
+        }
+        recall += Math.min(sum, k) / norm;
+        if (sum <= k) {
+          // d(-R_k / K) / d rank_t = sigmoid'(x) / (tk * norm * K), zero beyond the clamp.
+          for (let t = 0; t < m; t++) {
+            const x = (k - rankAll[t]!) / tk;
+            if (x < -50 || x > 50) continue;
+            const sg = 1 / (1 + Math.exp(-x));
+            dAll[t] = dAll[t]! + (sg * (1 - sg)) / (tk * norm * numK);
+          }
+        }
+      }
+      queryLoss[q] = 1 - recall / numK;
+    } else {
+      let ap = 0;
+      for (let t = 0; t < m; t++) {
+        const rAll = rankAll[t]!;
+        const rPos = rankPos[t]!;
+        ap += rPos / rAll;
+        dPos[t] = -1 / (m * rAll);
+        dAll[t] = rPos / (m * rAll * rAll);
+      }
+      queryLoss[q] = 1 - ap / m;
+    }
+
+    // Backward: d rank_t / d s_j = sigmoid'(z) / tau, d rank_t / d s_anchor = -sum_j of that.
+    rowGrad.fill(0);
+    for (let t = 0; t < m; t++) {
+      const a = anchors[t]!;
+      const wAll = (dAll[t]! * scale) / tau;
+      const wPos = (dPos[t]! * scale) / tau;
+      const dOff = t * n;
+      let total = 0;
+      if (isRsk) {
+        if (wAll === 0) continue;
+        for (let j = 0; j < n; j++) {
+          const c = wAll * deriv[dOff + j]!;
+          rowGrad[j] = rowGrad[j]! + c;
+          total += c;
+        }
+      } else {
+        for (let j = 0; j < n; j++) {
+          const d = deriv[dOff + j]!;
+          if (d === 0) continue;
+          const c = (member[j] === 1 ? wAll + wPos : wAll) * d;
+          rowGrad[j] = rowGrad[j]! + c;
+          total += c;
+        }
+      }
+      rowGrad[a] = rowGrad[a]! - total;
+    }
+    for (let j = 0; j < n; j++) grad[off + j] = rowGrad[j]!;
+    if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 0;
+  }
+}

@@ -1,0 +1,116 @@
+import { RecallkitError, tf } from '@recallkit/core';
+import type { Labels } from './types';
+
+/** Positives of each query in compressed rows: query q's positives are posIdx[posPtr[q] .. posPtr[q+1]). */
+export interface Positives {
+  posPtr: Int32Array;
+  posIdx: Int32Array;
+  /** Queries with at least one positive. */
+  withPositives: number;
+}
+
+/** Labels as an Int32Array of length `rows`, checked. */
+export function labelArray(labels: Labels, rows: number): Int32Array {
+  let values: ArrayLike<number>;
+  if (labels instanceof tf.Tensor) {
+    if (labels.rank !== 1) {
+      throw new RecallkitError('BAD_LABELS', `labels must be a 1-D tensor, got shape [${labels.shape}]`);
+    }
+    values = labels.dataSync();
+  } else {
+    values = labels;
+  }
+  if (values.length !== rows) {
+    throw new RecallkitError(
+      'BAD_LABELS',
+      `labels has ${values.length} entries but the embeddings have ${rows} rows`,
+    );
+  }
+  const out = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v)) {
+      throw new RecallkitError('BAD_LABELS', `labels[${i}] = ${v} is not an integer`);
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/** In-batch positives: the other rows with the same label, in row order. */
+export function positivesFromLabels(labels: Int32Array): Positives {
+  const rows = labels.length;
+  const members = new Map<number, number[]>();
+  for (let i = 0; i < rows; i++) {
+    const list = members.get(labels[i]!);
+    if (list) list.push(i);
+    else members.set(labels[i]!, [i]);
+  }
+  const posPtr = new Int32Array(rows + 1);
+  let withPositives = 0;
+  for (let i = 0; i < rows; i++) {
+    const count = members.get(labels[i]!)!.length - 1;
+    if (count > 0) withPositives++;
+    posPtr[i + 1] = posPtr[i]! + count;
+  }
+  const posIdx = new Int32Array(posPtr[rows]!);
+  for (let i = 0; i < rows; i++) {
+    let at = posPtr[i]!;
+    for (const j of members.get(labels[i]!)!) if (j !== i) posIdx[at++] = j;
+  }
+  return { posPtr, posIdx, withPositives };
+}
+
+/** Positives read from a Q x N 0/1 relevance matrix; the query's own column must not be relevant. */
+export function positivesFromRelevance(relevant: ArrayLike<number>, q: number, n: number, self: Int32Array) {
+  const posPtr = new Int32Array(q + 1);
+  let count = 0;
+  for (let i = 0; i < q * n; i++) if (relevant[i] !== 0) count++;
+  const posIdx = new Int32Array(count);
+  let at = 0;
+  let withPositives = 0;
+  for (let r = 0; r < q; r++) {
+    const off = r * n;
+    for (let j = 0; j < n; j++) {
+      const v = relevant[off + j]!;
+      if (v === 0) continue;
+      if (v !== 1) {
+        throw new RecallkitError('BAD_RELEVANCE', `relevant[${r}][${j}] = ${v}: expected 0 or 1`);
+      }
+      if (j === self[r]) {
+        throw new RecallkitError(
+          'BAD_RELEVANCE',
+          `relevant[${r}][${j}] = 1 marks the query's own column (self[${r}] = ${j}) as a positive`,
+        );
+      }
+      posIdx[at++] = j;
+    }
+    posPtr[r + 1] = at;
+    if (at > posPtr[r]!) withPositives++;
+  }
+  return { posPtr, posIdx, withPositives } satisfies Positives;
+}
+
+/** Throws naming the first row that holds a NaN or an infinity. */
+export function assertFiniteRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
+  for (let i = 0; i < rows * cols; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      const row = Math.floor(i / cols);
+      throw new RecallkitError(
+        'NON_FINITE',
+        `${what} row ${row} holds a non-finite value (${values[i]} at column ${i % cols})`,
+        { row, column: i % cols },
+      );
+    }
+  }
+}
+
+/** A batch where no query has a positive cannot be ranked: a clear error, never a NaN loss. */
+export function assertSomePositive(positives: Positives, loss: string): void {
+  if (positives.withPositives === 0) {
+    throw new RecallkitError(
+      'NO_POSITIVE_PAIR',
+      `${loss}: no query has a positive (every label occurs once in the batch); sample at least two items of some class`,
+    );
+  }
+}

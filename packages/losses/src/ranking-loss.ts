@@ -1,0 +1,134 @@
+import { RecallkitError, tf } from '@recallkit/core';
+import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
+import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
+import {
+  assertFiniteRows,
+  assertSomePositive,
+  labelArray,
+  type Positives,
+  positivesFromLabels,
+  positivesFromRelevance,
+} from './positives';
+import { clipKs, type RankingSpec } from './ranking';
+import type { EmbeddingLoss, Implementation, Labels, LossStats, ScoreBlock } from './types';
+
+/** Options every loss on the ranking core accepts besides its own. */
+export interface RankingLossOptions {
+  /**
+   * 'fused' (CPU kernel, float64, worker threads), 'composite' (tfjs ops in query blocks, any
+   * backend) or 'auto' (default): fused on the wasm and cpu backends, composite elsewhere.
+   */
+  implementation?: Implementation | 'auto';
+  /** L2-normalise the embeddings inside the graph first (default false: they already are). */
+  normalize?: boolean;
+  /** Fused: threads including the caller's (default: all cores when the batch is large, else 1). */
+  threads?: number;
+  /** Composite: bound on one query block's queries x anchors x columns (default 2^21). */
+  blockElements?: number;
+  /** Called after every evaluation with what it saw (also kept as `loss.lastStats`). */
+  onStats?: (stats: LossStats) => void;
+}
+
+function chooseImplementation(wanted: RankingLossOptions['implementation']): Implementation {
+  if (wanted === undefined || wanted === 'auto') {
+    const backend = tf.getBackend();
+    return backend === 'wasm' || backend === 'cpu' ? 'fused' : 'composite';
+  }
+  if (wanted !== 'fused' && wanted !== 'composite') {
+    throw new RecallkitError(
+      'BAD_OPTION',
+      `option implementation must be 'auto', 'fused' or 'composite', got '${wanted}'`,
+    );
+  }
+  return wanted;
+}
+
+function assertMatrix(x: unknown, what: string): asserts x is tf.Tensor2D {
+  if (!(x instanceof tf.Tensor) || x.rank !== 2) {
+    const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
+    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
+  }
+}
+
+/** Builds an EmbeddingLoss (with `onScores`) that evaluates `spec` through the ranking core. */
+export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossOptions): EmbeddingLoss {
+  let lastStats: LossStats | undefined;
+  let warned = false;
+  const warnOnce = (message: string) => {
+    if (!warned) console.warn(`@recallkit/losses: ${message}`);
+    warned = true;
+  };
+  const blockElements = options.blockElements ?? DEFAULT_BLOCK_ELEMENTS;
+  const report = (rows: number, positives: Positives, implementation: Implementation) => {
+    lastStats = { queries: rows, queriesWithoutPositives: rows - positives.withPositives, implementation };
+    options.onStats?.(lastStats);
+  };
+
+  const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
+    assertMatrix(embeddings, `${spec.name}: embeddings`);
+    const rows = embeddings.shape[0];
+    const positives = positivesFromLabels(labelArray(labels, rows));
+    assertSomePositive(positives, spec.name);
+    assertFiniteRows(embeddings.dataSync(), rows, embeddings.shape[1], `${spec.name}: embeddings`);
+    const ks = clipKs(spec, rows, warnOnce);
+    const implementation = chooseImplementation(options.implementation);
+    const value = tf.tidy(() => {
+      const e = options.normalize
+        ? tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true))
+        : embeddings;
+      if (implementation === 'fused')
+        return fusedOnEmbeddings(spec, ks, e as tf.Tensor2D, positives, options.threads);
+      const self = new Int32Array(rows).map((_, i) => i);
+      return compositeOnScores(spec, ks, gram(e as tf.Tensor2D), positives, self, blockElements);
+    });
+    report(rows, positives, implementation);
+    return value;
+  };
+
+  const onScores = (block: ScoreBlock): tf.Scalar => {
+    const { scores, relevant } = block;
+    assertMatrix(scores, `${spec.name}: scores`);
+    assertMatrix(relevant, `${spec.name}: relevant`);
+    const [rows, n] = scores.shape;
+    if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
+      throw new RecallkitError(
+        'BAD_INPUT',
+        `${spec.name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
+      );
+    }
+    const self = block.self ?? new Int32Array(rows).fill(-1);
+    if (self.length !== rows) {
+      throw new RecallkitError(
+        'BAD_INPUT',
+        `${spec.name}: self has ${self.length} entries for ${rows} queries`,
+      );
+    }
+    self.forEach((c, q) => {
+      if (!Number.isInteger(c) || c < -1 || c >= n) {
+        throw new RecallkitError(
+          'BAD_INPUT',
+          `${spec.name}: self[${q}] = ${c} is not a column in [-1, ${n})`,
+        );
+      }
+    });
+    const positives = positivesFromRelevance(relevant.dataSync(), rows, n, self);
+    assertSomePositive(positives, spec.name);
+    const ks = clipKs(spec, n, warnOnce);
+    const implementation = chooseImplementation(options.implementation);
+    let value: tf.Scalar;
+    if (implementation === 'fused') {
+      value = fusedOnScores(spec, ks, scores, positives, self, options.threads);
+    } else {
+      assertFiniteRows(scores.dataSync(), rows, n, `${spec.name}: scores`);
+      value = compositeOnScores(spec, ks, scores, positives, self, blockElements);
+    }
+    report(rows, positives, implementation);
+    return value;
+  };
+
+  return Object.defineProperties(loss, {
+    id: { value: id, enumerable: true },
+    onScores: { value: onScores, enumerable: true },
+    lastStats: { get: () => lastStats, enumerable: true },
+  }) as EmbeddingLoss;
+}
