@@ -1,0 +1,196 @@
+import { tf, useBackend } from '@recallkit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recallAtKSurrogate, smoothAP, terminateWorkers } from '../src/index';
+import {
+  bruteRsk,
+  bruteSmoothAP,
+  gramOf,
+  type Matrix,
+  maxAbsDiff,
+  numericGrad,
+  relevanceOf,
+  seeded,
+  unitRows,
+} from './brute';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+afterAll(terminateWorkers);
+
+/** 14 unit vectors in 5-d with uneven, shuffled classes, exact duplicates and a lone query. */
+function awkwardBatch(seed: number): { e: Matrix; labels: number[] } {
+  const rand = seeded(seed);
+  const e = unitRows(rand, 14, 5);
+  const labels = [3, 1, 3, 7, 1, 3, 9, 1, 3, 7, 1, 3, 1, 42]; // class 42 has no positive
+  e[5] = e[0]!.slice(); // duplicate inside a class (a tie on every query)
+  e[9] = e[4]!.slice(); // duplicate across classes
+  return { e, labels };
+}
+
+function ours(loss: (e: tf.Tensor2D, y: number[]) => tf.Scalar, e: Matrix, labels: number[]) {
+  const x = tf.tensor2d(e);
+  const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => loss(v as tf.Tensor2D, labels))(x);
+  const out = { loss: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
+  tf.dispose([x, value, grad]);
+  return out;
+}
+
+const rskCases = [
+  {
+    name: 'defaults',
+    opts: {},
+    brute: { ks: [1, 2, 4, 8, 16], tauRank: 0.01, tauKs: [1, 1, 1, 1, 1], includeQueryInRank: true },
+  },
+  {
+    name: 'query out of the rank, tauRank 0.05',
+    opts: { includeQueryInRank: false, tauRank: 0.05 },
+    brute: { ks: [1, 2, 4, 8, 16], tauRank: 0.05, tauKs: [1, 1, 1, 1, 1], includeQueryInRank: false },
+  },
+  {
+    name: 'k [1, 3], tauK per k',
+    opts: { k: [1, 3], tauK: [0.5, 2], tauRank: 0.1 },
+    brute: { ks: [1, 3], tauRank: 0.1, tauKs: [0.5, 2], includeQueryInRank: true },
+  },
+];
+
+describe.each(['fused', 'composite'] as const)(
+  'value and finite differences against brute force (%s)',
+  (implementation) => {
+    for (const seed of [1, 2]) {
+      it.each(rskCases)(`RS@k $name, seed ${seed}`, ({ opts, brute }) => {
+        const { e, labels } = awkwardBatch(seed);
+        const { rel, self } = relevanceOf(labels);
+        const f = (x: Matrix) => bruteRsk(gramOf(x), rel, self, brute);
+        const r = ours(recallAtKSurrogate({ ...opts, implementation }), e, labels);
+        expect(Math.abs(r.loss - f(e))).toBeLessThan(1e-6);
+        const fd = numericGrad(f, e).flat();
+        expect(maxAbsDiff(r.grad, fd)).toBeLessThan(2e-4 * Math.max(1, ...fd.map(Math.abs)));
+      });
+
+      it.each([true, false])(`Smooth-AP queryAsPositive %s, seed ${seed}`, (queryAsPositive) => {
+        const { e, labels } = awkwardBatch(seed);
+        const { rel, self } = relevanceOf(labels);
+        const f = (x: Matrix) => bruteSmoothAP(gramOf(x), rel, self, 0.01, queryAsPositive);
+        const r = ours(smoothAP({ queryAsPositive, implementation }), e, labels);
+        expect(Math.abs(r.loss - f(e))).toBeLessThan(1e-6);
+        const fd = numericGrad(f, e).flat();
+        expect(maxAbsDiff(r.grad, fd)).toBeLessThan(2e-4 * Math.max(1, ...fd.map(Math.abs)));
+      });
+    }
+
+    it('onScores on a reference set (queries not among the columns) and a partial self', () => {
+      const rand = seeded(11);
+      const q = unitRows(rand, 5, 4);
+      const db = unitRows(rand, 9, 4);
+      db[2] = q[0]!.slice(); // query 0 appears in the database as column 2
+      const qLabels = [0, 1, 2, 1, 5];
+      const dbLabels = [1, 0, 0, 2, 1, 2, 0, 1, 3];
+      const self = [2, -1, -1, -1, -1];
+      const rel = qLabels.map((a, i) => dbLabels.map((b, j) => (a === b && j !== self[i] ? 1 : 0)));
+      const scoreOf = (x: Matrix) => x.map((a) => db.map((b) => a.reduce((s, v, i) => s + v * b[i]!, 0)));
+      for (const [loss, brute] of [
+        [
+          recallAtKSurrogate({ implementation, tauRank: 0.05 }),
+          (s: Matrix) =>
+            bruteRsk(s, rel, self, {
+              ks: [1, 2, 4, 8, 16],
+              tauRank: 0.05,
+              tauKs: [1, 1, 1, 1, 1],
+              includeQueryInRank: true,
+            }),
+        ],
+        [
+          recallAtKSurrogate({ implementation, tauRank: 0.05, includeQueryInRank: false }),
+          (s: Matrix) =>
+            bruteRsk(s, rel, self, {
+              ks: [1, 2, 4, 8, 16],
+              tauRank: 0.05,
+              tauKs: [1, 1, 1, 1, 1],
+              includeQueryInRank: false,
+            }),
+        ],
+        [smoothAP({ implementation, tau: 0.05 }), (s: Matrix) => bruteSmoothAP(s, rel, self, 0.05, true)],
+        [
+          smoothAP({ implementation, tau: 0.05, queryAsPositive: false }),
+          (s: Matrix) => bruteSmoothAP(s, rel, self, 0.05, false),
+        ],
+      ] as const) {
+        const x = tf.tensor2d(q);
+        const dbT = tf.tensor2d(db);
+        const relevant = tf.tensor2d(rel);
+        const { value, grad } = tf.valueAndGrad((v: tf.Tensor) =>
+          loss.onScores!({
+            scores: tf.matMul(v as tf.Tensor2D, dbT, false, true),
+            relevant,
+            self: Int32Array.from(self),
+          }),
+        )(x);
+        expect(Math.abs(value.dataSync()[0]! - brute(scoreOf(q)))).toBeLessThan(1e-6);
+        const fd = numericGrad((m) => brute(scoreOf(m)), q).flat();
+        expect(maxAbsDiff(grad.dataSync(), fd)).toBeLessThan(2e-4 * Math.max(1, ...fd.map(Math.abs)));
+        tf.dispose([x, dbT, relevant, value, grad]);
+      }
+    });
+  },
+);
+
+describe('the two implementations agree', () => {
+  function randomBatch(seed: number, rows: number, dim: number, classes: number) {
+    const rand = seeded(seed);
+    const e = unitRows(rand, rows, dim);
+    const labels = Array.from({ length: rows }, () => Math.floor(rand() * classes));
+    return { e, labels };
+  }
+
+  it.each([
+    ['RS@k', (implementation: 'fused' | 'composite') => recallAtKSurrogate({ implementation })],
+    [
+      'RS@k paper',
+      (implementation: 'fused' | 'composite') =>
+        recallAtKSurrogate({ implementation, includeQueryInRank: false, tauRank: 0.03 }),
+    ],
+    ['Smooth-AP', (implementation: 'fused' | 'composite') => smoothAP({ implementation })],
+    [
+      'Smooth-AP paper',
+      (implementation: 'fused' | 'composite') => smoothAP({ implementation, queryAsPositive: false }),
+    ],
+  ] as const)('%s on random batches within 1e-6', (_, make) => {
+    for (const [seed, rows, dim, classes] of [
+      [3, 60, 8, 15],
+      [4, 90, 16, 6],
+      [5, 33, 3, 11],
+    ] as const) {
+      const { e, labels } = randomBatch(seed, rows, dim, classes);
+      const a = ours(make('fused'), e, labels);
+      const b = ours(make('composite'), e, labels);
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(a.grad, b.grad)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('small composite blocks give the same result as one block', () => {
+    const { e, labels } = randomBatch(6, 50, 8, 10);
+    const whole = ours(
+      recallAtKSurrogate({ implementation: 'composite', blockElements: 1 << 24 }),
+      e,
+      labels,
+    );
+    const blocked = ours(recallAtKSurrogate({ implementation: 'composite', blockElements: 500 }), e, labels);
+    expect(Math.abs(whole.loss - blocked.loss)).toBeLessThan(1e-7);
+    expect(maxAbsDiff(whole.grad, blocked.grad)).toBeLessThan(1e-7);
+  });
+
+  it('worker threads give the single-thread result', () => {
+    const { e, labels } = randomBatch(7, 120, 8, 30);
+    for (const make of [
+      (threads: number) => recallAtKSurrogate({ threads }),
+      (threads: number) => smoothAP({ threads }),
+    ]) {
+      const one = ours(make(1), e, labels);
+      const three = ours(make(3), e, labels);
+      expect(Math.abs(one.loss - three.loss)).toBeLessThan(1e-12);
+      expect(maxAbsDiff(one.grad, three.grad)).toBe(0);
+    }
+  });
+});
