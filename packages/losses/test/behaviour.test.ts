@@ -125,7 +125,11 @@ describe('bad input gets a clear error', () => {
     const e = tf.tensor2d(unitRows(seeded(3), 4, 3));
     expect(thrown(() => recallAtKSurrogate()(e, [0, 0, 1])).code).toBe('BAD_LABELS');
     expect(thrown(() => recallAtKSurrogate()(e, [0, 0.5, 1, 1])).code).toBe('BAD_LABELS');
-    const block = { scores: tf.zeros([2, 2]) as tf.Tensor2D, relevant: tf.eye(2), self: Int32Array.from([0, 1]) };
+    const block = {
+      scores: tf.zeros([2, 2]) as tf.Tensor2D,
+      relevant: tf.eye(2),
+      self: Int32Array.from([0, 1]),
+    };
     expect(thrown(() => recallAtKSurrogate().onScores!(block)).code).toBe('BAD_RELEVANCE');
     expect(thrown(() => recallAtKSurrogate({ k: [0, 2] })).code).toBe('BAD_OPTION');
     expect(thrown(() => recallAtKSurrogate({ tauK: [1, 2] })).code).toBe('BAD_OPTION');
