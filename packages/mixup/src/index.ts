@@ -1,5 +1,11 @@
 export type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
-export { extendedRelevance, mixEmbeddings, mixSimilarities, selfColumns } from './mixing';
+export {
+  extendedRelevance,
+  type MixImplementation,
+  mixEmbeddings,
+  mixSimilarities,
+  selfColumns,
+} from './mixing';
 export { authorsPairOrder } from './pairs';
 export { type MixPlan, type MixupOptions, type PlanSources, planMixup } from './plan';
 export type { RandomSource } from './rng';

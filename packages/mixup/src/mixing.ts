@@ -1,107 +1,139 @@
 import { tf } from '@recallkit/core';
+import { extendColumns, extendColumnsBackward, extendRows, extendRowsBackward, type Mixes } from './kernels';
 import type { MixPlan } from './plan';
 
-/** out_r = sum over slots t of weight_t[r] * in[index_t[r]]: a sparse linear map held as gathers. */
-interface SparseRows {
-  readonly index: Int32Array[];
-  readonly weight: Float32Array[];
-}
-
 /**
- * Appending `count` virtual samples to a batch of `base` items: the mixing matrix M = [I; A] with
- * A holding two non-zeros per row. `mix` applies A, `transposed` applies Aᵀ (for the gradient).
+ * How the mixing runs: 'typed' on typed arrays in JavaScript (fast on the wasm and cpu backends,
+ * where tfjs's gather is slow), 'ops' as tfjs gathers (stays on a GPU backend), 'auto' (default)
+ * picks 'typed' on wasm and cpu and 'ops' elsewhere.
  */
-interface Extension {
-  readonly base: number;
-  readonly count: number;
-  readonly mix: SparseRows;
-  readonly transposed: SparseRows;
-}
+export type MixImplementation = 'auto' | 'typed' | 'ops';
 
-/** The extension by the first `count` virtual samples of a plan. */
-function extension(plan: MixPlan, count: number): Extension {
-  const first = plan.first.subarray(0, count);
-  const second = plan.second.subarray(0, count);
-  const alpha = plan.alpha.subarray(0, count);
-  const beta = alpha.map((a) => 1 - a);
-  // Aᵀ: for each original, the virtual samples it enters and with what weight, padded with
-  // zero-weight slots to the largest count so that it stays a fixed number of gathers
-  const incoming: Array<Array<[number, number]>> = Array.from({ length: plan.originals }, () => []);
-  for (let v = 0; v < count; v++) {
-    incoming[first[v] as number]?.push([v, alpha[v] as number]);
-    incoming[second[v] as number]?.push([v, beta[v] as number]);
-  }
-  const slots = Math.max(0, ...incoming.map((list) => list.length));
-  const transposed: SparseRows = { index: [], weight: [] };
-  for (let t = 0; t < slots; t++) {
-    transposed.index.push(Int32Array.from(incoming, (list) => list[t]?.[0] ?? 0));
-    transposed.weight.push(Float32Array.from(incoming, (list) => list[t]?.[1] ?? 0));
-  }
+/** The first `count` virtual samples of a plan. */
+function mixesOf(plan: MixPlan, count: number): Mixes {
   return {
-    base: plan.originals,
-    count,
-    mix: { index: [first, second], weight: [alpha, beta] },
-    transposed,
+    first: plan.first.subarray(0, count),
+    second: plan.second.subarray(0, count),
+    alpha: plan.alpha.subarray(0, count),
   };
 }
 
-function applySparse(x: tf.Tensor2D, map: SparseRows, axis: 0 | 1): tf.Tensor2D {
-  let out: tf.Tensor | undefined;
-  map.index.forEach((index, t) => {
-    const weight = map.weight[t] as Float32Array;
-    const shape: [number, number] = axis === 0 ? [weight.length, 1] : [1, weight.length];
-    const term = tf.mul(tf.gather(x, tf.tensor1d(index, 'int32'), axis), tf.tensor2d(weight, shape));
-    out = out ? tf.add(out, term) : term;
-  });
-  return out as tf.Tensor2D;
+function resolve(implementation: MixImplementation): 'typed' | 'ops' {
+  if (implementation !== 'auto') return implementation;
+  const backend = tf.getBackend();
+  return backend === 'wasm' || backend === 'cpu' ? 'typed' : 'ops';
 }
 
-/** Appends the virtual items along `axis` (0: rows, 1: columns); the gradient applies Mᵀ by gathers too. */
-function extend(x: tf.Tensor2D, ext: Extension, axis: 0 | 1): tf.Tensor2D {
-  if (ext.count === 0) return x;
+/** Appends the virtual items along `axis` (0: rows, 1: columns); its gradient applies Mᵀ. */
+function extend(x: tf.Tensor2D, mixes: Mixes, axis: 0 | 1, implementation: 'typed' | 'ops'): tf.Tensor2D {
+  const count = mixes.alpha.length;
+  if (count === 0) return x;
+  const [rows, cols] = x.shape;
+  const outShape: [number, number] = axis === 0 ? [rows + count, cols] : [rows, cols + count];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor2D;
-    const value = tf.concat([input, applySparse(input, ext.mix, axis)], axis);
-    const gradFunc = (dy: tf.Tensor2D) => {
-      const [base, virtual] = tf.split(dy, [ext.base, ext.count], axis) as [tf.Tensor2D, tf.Tensor2D];
-      return ext.transposed.index.length === 0
-        ? base
-        : tf.add(base, applySparse(virtual, ext.transposed, axis));
-    };
-    return { value, gradFunc };
+    if (implementation === 'typed') {
+      const forward = axis === 0 ? extendRows : extendColumns;
+      const backward = axis === 0 ? extendRowsBackward : extendColumnsBackward;
+      return {
+        value: tf.tensor2d(forward(input.dataSync() as Float32Array, rows, cols, mixes), outShape),
+        gradFunc: (dy: tf.Tensor2D) =>
+          tf.tensor2d(backward(dy.dataSync() as Float32Array, rows, cols, mixes), [rows, cols]),
+      };
+    }
+    const mixed = gatherMix(input, mixes, axis);
+    const value = tf.concat([input, mixed], axis);
+    mixed.dispose();
+    return { value, gradFunc: (dy: tf.Tensor2D) => scatterMix(dy, mixes, axis, axis === 0 ? rows : cols) };
   });
   return op(x) as tf.Tensor2D;
+}
+
+/** alpha ⊙ x[first] + (1 - alpha) ⊙ x[second] along `axis`, as tfjs ops. */
+function gatherMix(x: tf.Tensor2D, { first, second, alpha }: Mixes, axis: 0 | 1): tf.Tensor2D {
+  return tf.tidy(() => {
+    const shape: [number, number] = axis === 0 ? [alpha.length, 1] : [1, alpha.length];
+    const weight = tf.tensor2d(alpha, shape);
+    const a = tf.gather(x, tf.tensor1d(first, 'int32'), axis);
+    const b = tf.gather(x, tf.tensor1d(second, 'int32'), axis);
+    return tf.add(b, tf.mul(weight, tf.sub(a, b))) as tf.Tensor2D;
+  });
+}
+
+/**
+ * The gradient of the 'ops' extension: dy's original part plus Aᵀ applied to its virtual part,
+ * written as gathers (for each original, the virtual items it enters, padded with zero weights)
+ * because tfjs's scatter kernels are not available on every backend.
+ */
+function scatterMix(
+  dy: tf.Tensor2D,
+  { first, second, alpha }: Mixes,
+  axis: 0 | 1,
+  base: number,
+): tf.Tensor2D {
+  const incoming: Array<Array<[number, number]>> = Array.from({ length: base }, () => []);
+  alpha.forEach((al, v) => {
+    incoming[first[v] as number]?.push([v, al]);
+    incoming[second[v] as number]?.push([v, 1 - al]);
+  });
+  const slots = Math.max(0, ...incoming.map((list) => list.length));
+  return tf.tidy(() => {
+    const [original, virtual] = tf.split(dy, [base, alpha.length], axis) as [tf.Tensor2D, tf.Tensor2D];
+    let grad: tf.Tensor = original;
+    const shape: [number, number] = axis === 0 ? [base, 1] : [1, base];
+    for (let t = 0; t < slots; t++) {
+      const index = tf.tensor1d(
+        Int32Array.from(incoming, (list) => list[t]?.[0] ?? 0),
+        'int32',
+      );
+      const weight = tf.tensor2d(
+        Float32Array.from(incoming, (list) => list[t]?.[1] ?? 0),
+        shape,
+      );
+      grad = tf.add(grad, tf.mul(tf.gather(virtual, index, axis), weight));
+    }
+    return grad as tf.Tensor2D;
+  });
 }
 
 /**
  * SiMix on similarities: from the B x B similarities S of the originals, the Q x N similarities
  * of the extended batch, M_q S Mᵀ, where M (N x B) mixes the originals into the extended batch
- * and M_q is its first Q rows (the queries). Costs O(Q·N) scalar operations; no mixed embedding
- * is built.
+ * and M_q is its first Q rows (the queries). O(Q·N) scalar operations; no mixed embedding is built.
  */
-export function mixSimilarities(scores: tf.Tensor2D, plan: MixPlan): tf.Tensor2D {
-  const virtualQueries = plan.queries - plan.originals;
-  const rows = extend(scores, extension(plan, virtualQueries), 0);
-  return extend(rows, extension(plan, plan.alpha.length), 1);
+export function mixSimilarities(
+  scores: tf.Tensor2D,
+  plan: MixPlan,
+  implementation: MixImplementation = 'auto',
+): tf.Tensor2D {
+  const how = resolve(implementation);
+  return tf.tidy(() => {
+    const rows = extend(scores, mixesOf(plan, plan.queries - plan.originals), 0, how);
+    return extend(rows, mixesOf(plan, plan.alpha.length), 1, how);
+  });
 }
 
 /** The naive route: the N x d embeddings of the extended batch, M E. */
-export function mixEmbeddings(embeddings: tf.Tensor2D, plan: MixPlan): tf.Tensor2D {
-  return extend(embeddings, extension(plan, plan.alpha.length), 0);
+export function mixEmbeddings(
+  embeddings: tf.Tensor2D,
+  plan: MixPlan,
+  implementation: MixImplementation = 'auto',
+): tf.Tensor2D {
+  return extend(embeddings, mixesOf(plan, plan.alpha.length), 0, resolve(implementation));
 }
 
 /** Q x N float 0/1: 1 where the item has the query's class and is not the query itself. */
 export function extendedRelevance(plan: MixPlan): tf.Tensor2D {
-  return tf.tidy(() => {
-    const n = plan.labels.length;
-    const all = tf.tensor1d(plan.labels, 'int32');
-    const queries = tf.slice(all, 0, plan.queries);
-    const same = tf.cast(
-      tf.equal(tf.reshape(queries, [plan.queries, 1]), tf.reshape(all, [1, n])),
-      'float32',
-    );
-    return tf.sub(same, tf.eye(plan.queries, n)) as tf.Tensor2D;
-  });
+  const { labels, queries } = plan;
+  const n = labels.length;
+  const mask = new Float32Array(queries * n);
+  for (let q = 0; q < queries; q++) {
+    const label = labels[q];
+    const row = q * n;
+    for (let j = 0; j < n; j++) if (labels[j] === label) mask[row + j] = 1;
+    mask[row + q] = 0;
+  }
+  return tf.tensor2d(mask, [queries, n]);
 }
 
 /** Each query's own column: query i is extended item i. */

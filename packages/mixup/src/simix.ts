@@ -1,6 +1,6 @@
 import { createRng, RecallkitError, tf } from '@recallkit/core';
 import type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
-import { extendedRelevance, mixSimilarities, selfColumns } from './mixing';
+import { extendedRelevance, type MixImplementation, mixSimilarities, selfColumns } from './mixing';
 import { type MixPlan, type MixupOptions, planMixup } from './plan';
 import type { RandomSource } from './rng';
 
@@ -11,9 +11,11 @@ export interface SimixOptions extends MixupOptions {
   rng?: RandomSource;
   /** Fixed coefficients, in draw order, used on every call instead of random ones. */
   alphas?: ArrayLike<number>;
+  /** Where the mixing runs (default 'auto': typed arrays on wasm and cpu, tfjs ops elsewhere). */
+  implementation?: MixImplementation;
 }
 
-const KNOWN = ['pairs', 'crossClass', 'side', 'seed', 'rng', 'alphas'];
+const KNOWN = ['pairs', 'crossClass', 'side', 'seed', 'rng', 'alphas', 'implementation'];
 
 /**
  * Similarity mixup: a loss with the signature of `loss` that computes it on the batch extended by
@@ -36,12 +38,13 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): Embeddin
   const rng = options.rng ?? createRng(options.seed ?? 0);
   const mixupOptions: MixupOptions = pick(options);
   const alphas = options.alphas ? Array.from(options.alphas) : undefined;
+  const implementation = options.implementation ?? 'auto';
 
   const mixed = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
     const labelValues = readLabels(labels, embeddings);
     const plan = planMixup(labelValues, mixupOptions, { rng, alphas });
     return tf.tidy(() => {
-      const scores = mixSimilarities(tf.matMul(embeddings, embeddings, false, true), plan);
+      const scores = mixSimilarities(tf.matMul(embeddings, embeddings, false, true), plan, implementation);
       return onScores(scoreBlock(scores, plan));
     });
   };
@@ -91,6 +94,12 @@ function checkOptions(options: SimixOptions): void {
   }
   if (side !== undefined && side !== 'both' && side !== 'database') {
     throw new RecallkitError('SIMIX_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
+  }
+  if (options.implementation !== undefined && !['auto', 'typed', 'ops'].includes(options.implementation)) {
+    throw new RecallkitError(
+      'SIMIX_OPTION',
+      `simix: implementation must be 'auto', 'typed' or 'ops', got ${options.implementation}`,
+    );
   }
   if (options.rng !== undefined && typeof options.rng.next !== 'function') {
     throw new RecallkitError('SIMIX_OPTION', 'simix: rng must have a next() method returning [0, 1)');

@@ -58,14 +58,14 @@ const cases: Array<[string, number[], MixupOptions]> = [
   ],
 ];
 
-describe('mixSimilarities equals the naive route', () => {
+describe.each(['typed', 'ops'] as const)('mixSimilarities (%s) equals the naive route', (how) => {
   for (const [name, labels, options] of cases) {
     it(name, () => {
       const plan = planMixup(labels, options, { rng: createRng(name) });
       const e = tf.tensor2d(randomRows(labels.length, 8, 11));
       const w = tf.tensor2d(randomRows(plan.queries, plan.labels.length, 12));
       const viaSimilarities = (x: tf.Tensor) =>
-        mixSimilarities(tf.matMul(x as tf.Tensor2D, x as tf.Tensor2D, false, true), plan);
+        mixSimilarities(tf.matMul(x as tf.Tensor2D, x as tf.Tensor2D, false, true), plan, how);
       const viaEmbeddings = (x: tf.Tensor) => naiveScores(x as tf.Tensor2D, plan);
       const fast = viaSimilarities(e);
       const slow = viaEmbeddings(e);
@@ -80,19 +80,19 @@ describe('mixSimilarities equals the naive route', () => {
   }
 });
 
-describe('mixEmbeddings', () => {
+describe.each(['typed', 'ops'] as const)('mixEmbeddings (%s)', (how) => {
   it('builds M E: originals unchanged, then alpha x_a + (1 - alpha) x_b', () => {
     const plan = planMixup([0, 1, 1, 0, 1], { crossClass: 2 }, { rng: createRng(5) });
     const e = tf.tensor2d(randomRows(5, 3, 1));
     const m = denseMixing(plan);
-    const mixed = mixEmbeddings(e, plan);
+    const mixed = mixEmbeddings(e, plan, how);
     const expected = tf.matMul(m, e);
     expect(maxAbsDiff(mixed, expected)).toBeLessThan(1e-6);
     tf.dispose([e, m, mixed, expected]);
   });
 });
 
-describe('finite differences in float64', () => {
+describe.each(['typed', 'ops'] as const)('finite differences in float64 (%s)', (how) => {
   it('the gradient of <W, M S Mᵀ> matches central differences of an independent float64 computation', () => {
     const labels = [0, 1, 0, 2, 1, 0, 2, 2, 1];
     const plan = planMixup(labels, { pairs: 2, crossClass: 4 }, { rng: createRng(7) });
@@ -116,7 +116,9 @@ describe('finite differences in float64', () => {
     const e = tf.tensor2d(rows);
     const w = tf.tensor2d(weights);
     const grad = tf.grad((x: tf.Tensor) =>
-      tf.sum(tf.mul(mixSimilarities(tf.matMul(x as tf.Tensor2D, x as tf.Tensor2D, false, true), plan), w)),
+      tf.sum(
+        tf.mul(mixSimilarities(tf.matMul(x as tf.Tensor2D, x as tf.Tensor2D, false, true), plan, how), w),
+      ),
     )(e);
     const autograd = grad.arraySync() as number[][];
     const h = 1e-5;
