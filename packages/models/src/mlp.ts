@@ -28,7 +28,10 @@ export function mlp(options: MlpOptions = {}): tf.LayersModel {
 
   const input = tf.input({ shape: inputShape, name: 'inputs' });
   // tf.layers.flatten needs rank >= 3 (batch included): vectors pass through as they are.
-  let x = inputShape.length === 1 ? input : (tf.layers.flatten({ name: 'flatten' }).apply(input) as tf.SymbolicTensor);
+  let x =
+    inputShape.length === 1
+      ? input
+      : (tf.layers.flatten({ name: 'flatten' }).apply(input) as tf.SymbolicTensor);
   let fanIn = inputShape.reduce((a, b) => a * b, 1);
   hidden.forEach((units, i) => {
     x = tf.layers

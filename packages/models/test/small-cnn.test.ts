@@ -18,7 +18,7 @@ const fixture = JSON.parse(
 const load = (s: Stored) => tf.tensor(s.values, s.shape);
 
 beforeAll(async () => {
-  await useBackend('cpu');
+  await useBackend('wasm');
 });
 
 describe('smallCnn', () => {

@@ -152,7 +152,8 @@ function writeGraphModel(dir: string, w: Float32Array): void {
 
 describe('loadTrunk: graph models', () => {
   const w = Float32Array.from({ length: 18 }, (_, i) => Math.sin(i + 1));
-  const dir = join(root, 'graph');
+  // Upper case and underscores: the path must survive TF.js's snake_case/camelCase rewriting of configs.
+  const dir = join(root, 'Graph_Trunk-A_b');
 
   it('runs the graph as a frozen trunk computing the same convolution', async () => {
     writeGraphModel(dir, w);

@@ -5,7 +5,9 @@ import { type Kwargs, type LayerArgs, type Shape, singleShape, singleTensor } fr
 
 export interface GraphModelLayerArgs extends LayerArgs {
   /** Directory of a TF.js graph model (model.json + weight shards). */
-  path: string;
+  path?: string;
+  /** The same, hex-encoded UTF-8: how the saved config stores it (see getConfig). */
+  pathHex?: string;
 }
 
 /**
@@ -21,13 +23,15 @@ export class GraphModelLayer extends tf.layers.Layer {
 
   constructor(args: GraphModelLayerArgs) {
     super({ ...args, trainable: false });
-    if (typeof args?.path !== 'string') {
+    const path =
+      args?.path ?? (args?.pathHex == null ? undefined : Buffer.from(args.pathHex, 'hex').toString('utf8'));
+    if (typeof path !== 'string' || path === '') {
       throw new RecallkitError(
         'GRAPH_MODEL_PATH',
         'GraphModelLayer needs the path of a graph-model directory',
       );
     }
-    this.path = resolve(args.path);
+    this.path = resolve(path);
     this.graph = tf.loadGraphModelSync(directoryHandlerSync(this.path));
     if (this.graph.inputs.length !== 1 || this.graph.outputs.length !== 1) {
       throw new RecallkitError(
@@ -61,6 +65,8 @@ export class GraphModelLayer extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), path: this.path };
+    // TF.js rewrites string config values on save (snake_case, lower case) and load (camelCase), which
+    // would corrupt a path: store it hex-encoded, which both rewrites leave alone.
+    return { ...super.getConfig(), pathHex: Buffer.from(this.path, 'utf8').toString('hex') };
   }
 }
