@@ -106,6 +106,21 @@ describe('wasm gradient kernels match cpu', () => {
     expect(err, label(k)).toBeLessThan(1e-4);
   });
 
+  it.each(convCases)('Conv2DBackpropInput (replaced on wasm) $n $h $w $c $strides $pad', async (k) => {
+    const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
+    const inputShape = [k.n, k.h, k.w, k.c] as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filterShape, k.strides, 1, k.pad);
+    const err = await compare(
+      tf.Conv2DBackpropInput,
+      {
+        dy: { shape: info.outShape, values: randomValues(info.outShape) },
+        filter: { shape: filterShape, values: randomValues(filterShape) },
+      },
+      { strides: k.strides, pad: k.pad, dataFormat: 'NHWC', inputShape },
+    );
+    expect(err, label(k)).toBeLessThan(1e-4);
+  });
+
   it.each(convCases)('DepthwiseConv2dNative gradients $n $h $w $c $strides $pad', async (k) => {
     const { xShape, filterShape, info } = depthwiseShapes(k);
     const dy = { shape: info.outShape, values: randomValues(info.outShape) };
