@@ -68,13 +68,13 @@ function smallCnn(): Cnn {
     embed: (x) =>
       tf.tidy(() => {
         let h = tf.maxPool(
-          tf.relu(tf.add(tf.conv2d(x, w1 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b1)),
+          tf.relu(tf.add(tf.conv2d(x, w1 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b1)) as tf.Tensor4D,
           2,
           2,
           'valid',
         );
         h = tf.maxPool(
-          tf.relu(tf.add(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b2)),
+          tf.relu(tf.add(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b2)) as tf.Tensor4D,
           2,
           2,
           'valid',
