@@ -1,7 +1,7 @@
 import { RecallkitError } from '@recallkit/core';
 import { kMeans, normalizedMutualInformation } from './clustering';
 import { exactSearcher } from './exact';
-import { FAISS_MIN_BLAS_QUERIES, faissAvailable, faissSearcher } from './faiss';
+import { faissAvailable, faissSearcher } from './faiss';
 import {
   type EmbeddingsInput,
   type LabelsInput,
@@ -10,8 +10,9 @@ import {
   toLabels,
   toMatrix,
 } from './input';
-import { createTally, tallyBlock } from './metrics';
+import { createTally } from './metrics';
 import { createRng } from './rng';
+import { MIN_ROWS_PER_SEARCH, scanQueries } from './scan';
 import { rowBlocks, type Searcher, type Similarity, sliceRows } from './search';
 
 export type MetricName = 'recall' | 'precisionAt1' | 'rPrecision' | 'mapAtR' | 'nmi';
@@ -69,6 +70,8 @@ export interface EvaluationResult {
     depth: number;
     /** Largest R among the queries; MAP@R is exact when depth >= maxR. */
     maxR: number;
+    /** Queries searched a second time to the full depth (no same-label item in the shallow pass). */
+    deepQueries: number;
     warnings: string[];
     seconds: { search: number; nmi?: number };
   };
@@ -195,26 +198,23 @@ export async function evaluate(
   const started = performance.now();
   const tally = createTally(ks);
   const searcher = createSearcher(options.index, gallery, similarity);
+  let deepQueries: number;
   try {
-    // one extra neighbour when the query is in the gallery: it is removed by identity
-    const width = depth + (separate ? 0 : 1);
-    const blockRows = options.blockRows ?? searcher.blockRows;
-    for (const [start, end] of rowBlocks(queries.rows, blockRows, FAISS_MIN_BLAS_QUERIES)) {
-      const ids = await searcher.search(sliceRows(queries, start, end), end - start, width);
-      tallyBlock(
-        tally,
-        {
-          ids,
-          width,
-          labels: dense.queries.subarray(start, end),
-          relevant: relevant.subarray(start, end),
-          self: separate ? null : Int32Array.from({ length: end - start }, (_, i) => start + i),
-        },
-        dense.gallery,
+    deepQueries = await scanQueries(
+      {
+        searcher,
+        queries,
+        labels: dense.queries,
+        galleryLabels: dense.gallery,
+        relevant,
+        inGallery: !separate,
         depth,
-      );
-      options.onProgress?.(end, queries.rows);
-    }
+        maxR,
+        blockRows: options.blockRows ?? searcher.blockRows,
+        onProgress: options.onProgress,
+      },
+      tally,
+    );
   } finally {
     searcher.dispose();
   }
@@ -234,7 +234,7 @@ export async function evaluate(
           const out = new Int32Array(queries.rows);
           const rows =
             flat === 'faiss' ? assigner.blockRows : Math.max(1, Math.floor((1 << 24) / centroids.rows));
-          for (const [start, end] of rowBlocks(queries.rows, rows, FAISS_MIN_BLAS_QUERIES)) {
+          for (const [start, end] of rowBlocks(queries.rows, rows, MIN_ROWS_PER_SEARCH)) {
             out.set(await assigner.search(sliceRows(queries, start, end), end - start, 1), start);
           }
           return out;
@@ -266,6 +266,7 @@ export async function evaluate(
       similarity,
       depth,
       maxR,
+      deepQueries,
       warnings,
       seconds: { search: searchSeconds, ...(nmiSeconds === undefined ? {} : { nmi: nmiSeconds }) },
     },

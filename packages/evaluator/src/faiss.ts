@@ -73,8 +73,6 @@ function toNumbers(values: Float32Array): number[] {
 
 /** faiss's own query block (distance_compute_blas_query_bs): equal calls give equal arithmetic. */
 const FAISS_QUERY_BLOCK = 4096;
-/** Below this many queries per call faiss switches from BLAS to its SIMD loop (other rounding). */
-export const FAISS_MIN_BLAS_QUERIES = 20;
 
 function wrapFaissError(what: string, error: unknown): RecallkitError {
   return new RecallkitError('FAISS_FAILED', `faiss ${what} failed: ${(error as Error).message ?? error}`);

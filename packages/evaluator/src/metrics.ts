@@ -30,59 +30,55 @@ export function createTally(ks: readonly number[]): RankTally {
   };
 }
 
-export interface QueryBlock {
-  /** Neighbour ids, `rows x width`, best first (-1: none). */
-  ids: Int32Array;
-  width: number;
-  /** Label (dense id) of each query in the block. */
-  labels: Int32Array;
-  /** R of each query: same-label gallery items other than itself. */
-  relevant: Int32Array;
-  /** Gallery row of each query itself, or null when queries are not in the gallery. */
-  self: Int32Array | null;
+/** What one query's ranked neighbours say: the rank of its first same-label item, and MAP@R's terms. */
+export interface QueryScore {
+  /** Rank (1-based) of the first same-label neighbour, Infinity when none among those scored. */
+  firstHit: number;
+  /** Same-label neighbours among the first R. */
+  matches: number;
+  /** Sum over same-label ranks i <= R of (matches among the first i) / i. */
+  precisionSum: number;
 }
 
 /**
- * Adds one block of queries. `depth` neighbours are scored per query: the query's own id is removed
- * wherever it appears (by identity, so duplicates and ties cannot remove another item); when it is
- * absent from the `depth + 1` ids searched, the last id is dropped instead.
+ * Scores the first `depth` neighbours in `ids[offset .. offset + width)`. The query's own id `self`
+ * is removed wherever it appears (by identity, so duplicates and ties cannot remove another item);
+ * when it is absent from the ids searched, the last id is dropped instead.
  */
-export function tallyBlock(
-  tally: RankTally,
-  block: QueryBlock,
-  galleryLabels: Int32Array,
+export function scoreQuery(
+  ids: Int32Array,
+  offset: number,
+  width: number,
   depth: number,
-): void {
-  const { ids, width, labels, relevant, self } = block;
-  const { ks, recallHits } = tally;
-  for (let q = 0; q < labels.length; q++) {
-    const r = relevant[q]!;
-    if (r === 0) {
-      tally.loneQueries++;
-      continue;
+  self: number,
+  label: number,
+  r: number,
+  galleryLabels: Int32Array,
+): QueryScore {
+  let firstHit = Number.POSITIVE_INFINITY;
+  let matches = 0;
+  let precisionSum = 0;
+  let rank = 0; // neighbours taken so far
+  for (let j = 0; j < width && rank < depth; j++) {
+    const id = ids[offset + j]!;
+    if (id === self) continue;
+    rank++;
+    if (id < 0 || galleryLabels[id] !== label) continue;
+    if (rank < firstHit) firstHit = rank;
+    if (rank <= r) {
+      matches++;
+      precisionSum += matches / rank;
     }
-    const label = labels[q]!;
-    const own = self ? self[q]! : -1;
-    const row = q * width;
-    let firstHit = Number.POSITIVE_INFINITY;
-    let matches = 0;
-    let precisionSum = 0;
-    let rank = 0; // neighbours taken so far
-    for (let j = 0; j < width && rank < depth; j++) {
-      const id = ids[row + j]!;
-      if (id === own) continue;
-      rank++;
-      if (id < 0 || galleryLabels[id] !== label) continue;
-      if (rank < firstHit) firstHit = rank;
-      if (rank <= r) {
-        matches++;
-        precisionSum += matches / rank;
-      }
-    }
-    tally.queries++;
-    for (let i = 0; i < ks.length; i++) if (firstHit <= ks[i]!) recallHits[i]!++;
-    if (firstHit === 1) tally.precisionAt1++;
-    tally.rPrecision += matches / r;
-    tally.mapAtR += precisionSum / r;
   }
+  return { firstHit, matches, precisionSum };
+}
+
+/** Adds one non-lone query (R = r > 0) to the tally. */
+export function addQuery(tally: RankTally, score: QueryScore, r: number): void {
+  const { ks, recallHits } = tally;
+  tally.queries++;
+  for (let i = 0; i < ks.length; i++) if (score.firstHit <= ks[i]!) recallHits[i]!++;
+  if (score.firstHit === 1) tally.precisionAt1++;
+  tally.rPrecision += score.matches / r;
+  tally.mapAtR += score.precisionSum / r;
 }
