@@ -21,6 +21,8 @@ export interface LoadedBatch {
 export interface ImageDatasetOptions {
   /** What to do with an unreadable, corrupt or truncated image: 'skip' (default) drops it from the batch and counts it; 'fail' throws. */
   onBadImage?: 'skip' | 'fail';
+  /** Receives one warning per unreadable image in 'skip' mode; default `process.emitWarning`. */
+  onWarning?: (message: string) => void;
   /** Images decoded at once (sharp runs them on libuv's thread pool); default 4. */
   concurrency?: number;
   pipeline?: PipelineOptions;
@@ -54,6 +56,7 @@ export class ImageDataset implements Dataset {
   private readonly onBadImage: 'skip' | 'fail';
   private readonly concurrency: number;
   private readonly pipeline: PipelineOptions;
+  private readonly onWarning: (message: string) => void;
   private readonly bad = new Map<number, BadImage>();
   private decoded = 0;
   private skippedCount = 0;
@@ -75,6 +78,7 @@ export class ImageDataset implements Dataset {
     this.onBadImage = options.onBadImage ?? 'skip';
     this.concurrency = options.concurrency ?? 4;
     this.pipeline = options.pipeline ?? {};
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'RecallkitWarning'));
     const size = this.pipeline.size ?? 224;
     const resize = this.pipeline.resize ?? 256;
     if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
@@ -89,13 +93,25 @@ export class ImageDataset implements Dataset {
     this.sampleShape = [size, size, 3];
   }
 
-  /** Loads images as float32 NHWC; in 'skip' mode bad images are left out (see `loadBatch` for which). */
+  /**
+   * Loads images as float32 NHWC, one row per index, so that `labels[indices]` stays aligned. In
+   * 'skip' mode a bad image's row is all zeros (the mean image after normalisation), counted in
+   * `summary()` and warned about once per file; `loadBatch` (and `prefetchBatches`) drop such rows instead.
+   */
   async load(indices: ArrayLike<number>, augment?: AugmentContext): Promise<tf.Tensor4D> {
-    return (await this.loadBatch(indices, augment)).images;
+    return (await this.decode(indices, augment, true)).images;
   }
 
   /** Loads images with their labels; bad images are skipped (and reported) or thrown, per `onBadImage`. */
   async loadBatch(indices: ArrayLike<number>, augment?: AugmentContext): Promise<LoadedBatch> {
+    return this.decode(indices, augment, false);
+  }
+
+  private async decode(
+    indices: ArrayLike<number>,
+    augment: AugmentContext | undefined,
+    keepRows: boolean,
+  ): Promise<LoadedBatch> {
     checkIndices(this.name, this.length, indices);
     const [size] = this.sampleShape as [number];
     const stride = size * size * 3;
@@ -120,9 +136,13 @@ export class ImageDataset implements Dataset {
     });
     this.decoded += indices.length - skipped.length;
     this.skippedCount += skipped.length;
-    for (const b of skipped) if (!this.bad.has(b.index)) this.bad.set(b.index, b);
+    for (const b of skipped) {
+      if (this.bad.has(b.index)) continue;
+      this.bad.set(b.index, b);
+      this.onWarning(`${this.name}: skipping unreadable image ${b.path} (${b.reason})`);
+    }
     skipped.sort((a, b) => a.index - b.index);
-    const keep = Array.from(ok.keys()).filter((r) => ok[r] === 1);
+    const keep = Array.from(ok.keys()).filter((r) => keepRows || ok[r] === 1);
     const kept = keep.length === indices.length ? out : new Float32Array(keep.length * stride);
     if (kept !== out) {
       for (const [k, r] of keep.entries()) kept.set(out.subarray(r * stride, (r + 1) * stride), k * stride);

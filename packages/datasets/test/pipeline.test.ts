@@ -117,8 +117,10 @@ describe('image pipeline on sharp', () => {
     const whole = readFileSync(files[0]!);
     writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
     const list = [files[0]!, broken, files[2]!, truncated];
+    const warnings: string[] = [];
     const d = new ImageDataset('bad', list, Int32Array.from([0, 1, 2, 3]), [0, 1, 2, 3], {
       pipeline: { size: 32, resize: 40 },
+      onWarning: (w) => warnings.push(w),
     });
     const batch = await d.loadBatch([0, 1, 2, 3, 1]);
     expect(batch.images.shape).toEqual([2, 32, 32, 3]);
@@ -130,6 +132,17 @@ describe('image pipeline on sharp', () => {
     expect(summary.decoded).toBe(2);
     expect(summary.skipped).toBe(3);
     expect(summary.badImages.map((b) => b.path).sort()).toEqual([broken, truncated].sort());
+    expect(warnings).toHaveLength(2); // once per bad file
+    expect(warnings.join('\n')).toMatch(/bad: skipping unreadable image .*broken.jpg/);
+    // `load` keeps one row per index (labels[indices] stays aligned): a bad image's row is zeros.
+    const aligned = await d.load([1, 0]);
+    const values = aligned.dataSync();
+    aligned.dispose();
+    expect(aligned.shape).toEqual([2, 32, 32, 3]);
+    expect(values.subarray(0, 32 * 32 * 3).every((v) => v === 0)).toBe(true);
+    expect(values.subarray(32 * 32 * 3).some((v) => v !== 0)).toBe(true);
+    expect(d.summary().skipped).toBe(4);
+    expect(warnings).toHaveLength(2);
     const strict = new ImageDataset('bad', list, Int32Array.from([0, 1, 2, 3]), [0, 1, 2, 3], {
       onBadImage: 'fail',
     });
