@@ -52,6 +52,11 @@ const rskCases = [
     opts: { k: [1, 3], tauK: [0.5, 2], tauRank: 0.1 },
     brute: { ks: [1, 3], tauRank: 0.1, tauKs: [0.5, 2], includeQueryInRank: true },
   },
+  {
+    name: 'k 1, tauK 0.1 (positives out of reach of k skip the rank sum)',
+    opts: { k: 1, tauK: 0.1 },
+    brute: { ks: [1], tauRank: 0.01, tauKs: [0.1], includeQueryInRank: true },
+  },
 ];
 
 describe.each(['fused', 'composite'] as const)(
@@ -166,6 +171,19 @@ describe('the two implementations agree', () => {
       const b = ours(make('composite'), e, labels);
       expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-6);
       expect(maxAbsDiff(a.grad, b.grad)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('RS@k where most positives are out of reach of every k (row-sparse gradient)', () => {
+    for (const seed of [8, 9]) {
+      const { e, labels } = randomBatch(seed, 240, 16, 60);
+      const make = (implementation: 'fused' | 'composite') =>
+        recallAtKSurrogate({ implementation, k: [1, 2], tauK: 0.2 });
+      const a = ours(make('fused'), e, labels);
+      const b = ours(make('composite'), e, labels);
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(a.grad, b.grad)).toBeLessThan(1e-6);
+      expect(Math.max(...a.grad.map(Math.abs))).toBeGreaterThan(1e-5);
     }
   });
 

@@ -17,8 +17,10 @@ export interface KernelTask {
   rowEnd: number;
   /** Q x N row-major similarities. */
   scores: Float32Array;
-  /** Q x N output: d loss / d scores, already multiplied by `scale`. */
+  /** Q x N output, zero on entry: d loss / d scores, already multiplied by `scale`. */
   grad: Float32Array;
+  /** Q output, zero on entry: set to 1 for the rows of `grad` that were written (the others stay 0). */
+  rowTouched: Uint8Array;
   /** Q output: each query's loss term (0 for queries without positives). */
   queryLoss: Float64Array;
   /** Positives of query q: posIdx[posPtr[q] .. posPtr[q+1]). */
@@ -46,9 +48,15 @@ export interface KernelTask {
  * an exponential. Inside the window exp(-z) = exp(-(s_j - c) / tau) * exp((s_p - c) / tau) is
  * factorised (one exponential per column, not per pair) when the row's range keeps both factors
  * finite; otherwise each pair gets its own exponential.
+ *
+ * RS@k: a positive whose rank provably exceeds k + 50 tauK for every k contributes exactly
+ * sigmoid(-50) to every soft recall, with zero gradient, whatever its exact rank. A counting pass
+ * gives the bound (rank_p >= 1 + #{j : s_j >= s_p} / 2, since every such pair adds at least 1/2),
+ * so such positives skip the rank sum altogether; at large batches that is most of them.
  */
 export function rankingKernel(task: KernelTask): void {
-  const { n, scores, grad, queryLoss, posPtr, posIdx, self, useSelf, tau, ks, tauKs, scale } = task;
+  const { n, scores, grad, rowTouched, queryLoss, posPtr, posIdx, self, useSelf, tau, ks, tauKs, scale } =
+    task;
   const isRsk = task.kind === 'rsk';
   const invTau = 1 / tau;
   const sigHi = 1 / (1 + Math.exp(-50));
@@ -58,12 +66,13 @@ export function rankingKernel(task: KernelTask): void {
   const rowGrad = new Float64Array(n);
   let deriv = new Float64Array(0);
   let anchors = new Int32Array(0);
+  let reach = 0; // RS@k: ranks above this cannot reach any k through the clamped sigmoid
+  for (let i = 0; i < ks.length; i++) reach = Math.max(reach, ks[i]! + 50 * tauKs[i]!);
 
   for (let q = task.rowStart; q < task.rowEnd; q++) {
     const off = q * n;
     const p0 = posPtr[q]!;
     const numPos = posPtr[q + 1]! - p0;
-    for (let j = 0; j < n; j++) grad[off + j] = 0;
     queryLoss[q] = 0;
     if (numPos === 0) continue;
 
@@ -99,6 +108,14 @@ export function rankingKernel(task: KernelTask): void {
       const sa = scores[off + a]!;
       const fa = factorised ? Math.exp((sa - centre) * invTau) : 0;
       const dOff = t * n;
+      if (isRsk) {
+        let above = 0;
+        for (let j = 0; j < n; j++) if (scores[off + j]! >= sa && j !== a && j !== skipCol) above++;
+        if (1 + 0.5 * above > reach) {
+          rankAll[t] = Number.POSITIVE_INFINITY; // out of reach: sigmoid(-50) for every k, no gradient
+          continue;
+        }
+      }
       let rAll = 1;
       let rPos = 1;
       for (let j = 0; j < n; j++) {
@@ -165,6 +182,13 @@ export function rankingKernel(task: KernelTask): void {
     }
 
     // Backward: d rank_t / d s_j = sigmoid'(z) / tau, d rank_t / d s_anchor = -sum_j of that.
+    let touched = false;
+    for (let t = 0; t < m; t++) if (dAll[t] !== 0 || dPos[t] !== 0) touched = true;
+    if (!touched) {
+      if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 0;
+      continue;
+    }
+    rowTouched[q] = 1;
     rowGrad.fill(0);
     for (let t = 0; t < m; t++) {
       const a = anchors[t]!;
