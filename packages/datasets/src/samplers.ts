@@ -100,26 +100,38 @@ export class RskSampler extends SeededSampler {
 
   protected compute(epoch: number): Int32Array[] {
     const rng = keyedRng(this.seed, 'rsk', epoch);
-    const m = this.samplesPerClass;
     const pools = this.groups.map((g) => rng.shuffle(g.slice()));
     const order = rng.shuffle(pools.map((_, i) => i));
-    const used = new Int32Array(pools.length); // images taken so far from each class
-    const batches: Int32Array[] = [];
-    for (;;) {
-      const batch: number[] = [];
-      let classes = 0;
-      for (const c of order) {
-        if (classes === this.classesPerBatch) break;
-        const pool = pools[c]!;
-        if (pool.length - used[c]! < m) continue;
-        for (let j = 0; j < m; j++) batch.push(pool[used[c]! + j]!);
-        used[c]! += m;
-        classes++;
-      }
-      if (classes < this.classesPerBatch) break;
-      batches.push(Int32Array.from(batch));
+    return rng.shuffle(walkClasses(pools, order, this.classesPerBatch, this.samplesPerClass));
+  }
+}
+
+/**
+ * The batch-building walk of the RS@k authors' `reshuffle`, on already shuffled class pools and
+ * class order: each pass over `order` takes the next m images of every class that still has m,
+ * until the batch holds C classes; it stops at the first pass that cannot fill a batch.
+ */
+export function walkClasses(
+  pools: readonly number[][],
+  order: readonly number[],
+  C: number,
+  m: number,
+): Int32Array[] {
+  const used = new Int32Array(pools.length); // images taken so far from each class
+  const batches: Int32Array[] = [];
+  for (;;) {
+    const batch: number[] = [];
+    let classes = 0;
+    for (const c of order) {
+      if (classes === C) break;
+      const pool = pools[c]!;
+      if (pool.length - used[c]! < m) continue;
+      for (let j = 0; j < m; j++) batch.push(pool[used[c]! + j]!);
+      used[c]! += m;
+      classes++;
     }
-    return rng.shuffle(batches);
+    if (classes < C) return batches;
+    batches.push(Int32Array.from(batch));
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mPerClassSampler, rskSampler } from '../src/samplers';
+import { mPerClassSampler, rskSampler, walkClasses } from '../src/samplers';
 
 // 7 classes with uneven sizes; class 6 has 2 images (fewer than m = 3).
 const sizes = [9, 7, 12, 6, 3, 10, 2];
@@ -88,19 +88,22 @@ describe('rskSampler', () => {
     for (const b of batches) expect(new Set(classesOf(b, 4, even))).toEqual(new Set([0, 1, 2]));
   });
 
-  it("walks the authors' algorithm: a hand-worked epoch with 3 classes of 4, 4, 2 and m = 2", () => {
-    // Each pass over the class order takes m images from the first C classes that still have m.
-    // Classes a, b have 2 pairs each, c one pair: passes give {x,y},{x,y},{third class with images}...
-    const lab = Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
-    const s = rskSampler({ labels: lab, classesPerBatch: 2, samplesPerClass: 2, seed: 11 });
-    const batches = s.batches(0);
-    // 5 pairs in all; each batch uses 2 pairs from 2 distinct classes, so at most 2 batches; and
-    // the authors' walk always reaches 2 batches here (after any 2 batches one pair is left).
-    expect(batches).toHaveLength(2);
-    const pairs = batches.flatMap((b) => classesOf(b, 2, lab));
-    expect(pairs.filter((c) => c === 0).length + pairs.filter((c) => c === 1).length).toBeGreaterThanOrEqual(
-      3,
-    );
+  it("walks classes as the authors' reshuffle does (hand-worked)", () => {
+    // Pools already shuffled; order 2, 0, 3, 1; C = 2, m = 2.
+    // pass 1: class 2 [7, 8], class 0 [0, 1]; pass 2: class 2 [9, 10], class 0 [2, 3];
+    // pass 3: class 2 empty, class 0 has 1 left, class 3 [11, 12], class 1 [5, 6];
+    // pass 4: only class 3 has 2 left -> the epoch ends.
+    const pools = [
+      [0, 1, 2, 3, 4],
+      [5, 6],
+      [7, 8, 9, 10],
+      [11, 12, 13, 14, 15, 16],
+    ];
+    expect(walkClasses(pools, [2, 0, 3, 1], 2, 2).map((b) => Array.from(b))).toEqual([
+      [7, 8, 0, 1],
+      [9, 10, 2, 3],
+      [11, 12, 5, 6],
+    ]);
   });
 
   it('rejects impossible configurations', () => {
