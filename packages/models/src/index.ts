@@ -27,7 +27,9 @@ export {
 } from './layers';
 export { type MlpOptions, mlp } from './mlp';
 export { type ResNetOptions, resnet } from './resnet';
+export { readSafetensors, type StoredTensor } from './safetensors';
 export { loadModel, type SaveModelOptions, saveModel } from './save-load';
 export { type SmallCnnOptions, smallCnn } from './small-cnn';
 export { countParams, type ParameterCount, summarize } from './summary';
+export { type LoadTorchResNetOptions, loadTorchResNet } from './torch-resnet';
 export { type LoadTrunkOptions, loadTrunk } from './trunk';

@@ -25,6 +25,11 @@ export interface ResNetOptions {
   width?: number;
   /** 'imagenet': conv7x7/2 + maxpool3x3/2 (default); 'small': conv3x3/1, for small images. */
   stem?: 'imagenet' | 'small';
+  /**
+   * 'same' (default): TF's padding. 'torch': PyTorch's symmetric k // 2 padding (explicit zero padding, then
+   * 'valid' convolutions), so that torchvision / timm weights compute exactly what they compute in PyTorch.
+   */
+  padding?: 'same' | 'torch';
   /** Batch norm in inference mode with frozen parameters (default false). */
   frozenBatchNorm?: boolean;
   /** The embedding head on top (default: the paper's head, 512-d); false returns the trunk's feature map. */
@@ -54,17 +59,25 @@ export function resnet(options: ResNetOptions = {}): tf.LayersModel {
   const inputShape = shapeOf(options.inputShape ?? [32, 32, 3], 3, 'resnet: inputShape');
   const init = new TorchInit(options.seed);
 
+  const torchPadding = (options.padding ?? 'same') === 'torch';
+  /** PyTorch pads k // 2 on every side; TF's 'same' pads asymmetrically when the stride is 2. */
+  const pad = (size: number, name: string): Apply => {
+    if (!torchPadding || size === 0) return (x) => x;
+    const layer = tf.layers.zeroPadding2d({ padding: size, name });
+    return (x) => layer.apply(x) as tf.SymbolicTensor;
+  };
   const conv = (filters: number, kernelSize: number, strides: number, name: string): Apply => {
     const layer = tf.layers.conv2d({
       filters,
       kernelSize,
       strides,
-      padding: 'same',
+      padding: torchPadding ? 'valid' : 'same',
       useBias: false,
       kernelInitializer: init.heFanOut(),
       name,
     });
-    return (x) => layer.apply(x) as tf.SymbolicTensor;
+    const padded = pad(Math.floor(kernelSize / 2), `${name}_pad`);
+    return (x) => layer.apply(padded(x)) as tf.SymbolicTensor;
   };
   const norm = (name: string): Apply => {
     const layer = options.frozenBatchNorm
@@ -100,9 +113,10 @@ export function resnet(options: ResNetOptions = {}): tf.LayersModel {
   let x: tf.SymbolicTensor;
   if ((options.stem ?? 'imagenet') === 'imagenet') {
     x = relu('stem_relu')(norm('stem_bn')(conv(width, 7, 2, 'stem_conv')(input)));
+    // Zero padding equals PyTorch's -inf padding here: the pool follows a ReLU.
     x = tf.layers
-      .maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'stem_pool' })
-      .apply(x) as tf.SymbolicTensor;
+      .maxPooling2d({ poolSize: 3, strides: 2, padding: torchPadding ? 'valid' : 'same', name: 'stem_pool' })
+      .apply(pad(1, 'stem_pool_pad')(x)) as tf.SymbolicTensor;
   } else {
     x = relu('stem_relu')(norm('stem_bn')(conv(width, 3, 1, 'stem_conv')(input)));
   }
