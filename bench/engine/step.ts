@@ -13,12 +13,18 @@ const batch = Number(batchArg);
 const chunkSize = Number(chunkArg);
 const timedSteps = Number(stepsArg);
 
-const peakRssBytes = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
+const peakRssBytes = () =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
 
 try {
   await useBackend('wasm');
   const data = await mnist({ split: 'train' });
-  const sampler = mPerClassSampler({ labels: data.labels, classesPerBatch: 10, samplesPerClass: batch / 10, seed: 0 });
+  const sampler = mPerClassSampler({
+    labels: data.labels,
+    classesPerBatch: 10,
+    samplesPerClass: batch / 10,
+    seed: 0,
+  });
   const batches = sampler.batches(0);
   const model = smallCnn({ seed: 0 });
   const loss = contrastive();
@@ -50,7 +56,27 @@ try {
   const rss = peakRssBytes();
   // Tensor bytes last: tf.profile copies kernel outputs to JS, which would inflate RSS.
   const profile = await tf.profile(() => step(timedSteps + 1));
-  console.log(JSON.stringify({ ok: true, mode, batch, chunkSize, secondsPerStep, cpuSecondsPerStep, peakRssBytes: rss, peakTensorBytes: profile.peakBytes }));
+  console.log(
+    JSON.stringify({
+      ok: true,
+      mode,
+      batch,
+      chunkSize,
+      secondsPerStep,
+      cpuSecondsPerStep,
+      peakRssBytes: rss,
+      peakTensorBytes: profile.peakBytes,
+    }),
+  );
 } catch (error) {
-  console.log(JSON.stringify({ ok: false, mode, batch, chunkSize, error: String((error as Error).message ?? error).slice(0, 300), peakRssBytes: peakRssBytes() }));
+  console.log(
+    JSON.stringify({
+      ok: false,
+      mode,
+      batch,
+      chunkSize,
+      error: String((error as Error).message ?? error).slice(0, 300),
+      peakRssBytes: peakRssBytes(),
+    }),
+  );
 }

@@ -7,12 +7,17 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(enabled: boolean, total: number, start: number): Progress {
+export function createProgress(
+  enabled: boolean,
+  total: number,
+  start: number,
+  stream: NodeJS.WritableStream = process.stderr,
+): Progress {
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
       format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
-      stream: process.stderr,
+      stream,
       hideCursor: true,
       etaBuffer: 20,
     },

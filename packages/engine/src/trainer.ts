@@ -130,15 +130,16 @@ export class Trainer {
     if (dir) await removeTemporaries(dir);
     const resumed = await this.resumeIfAsked();
     if (resumed && this.log) await this.log.truncateAfter(this.state.step);
-    const stepsPerEpoch = o.sampler.batches(0).length;
-    const total = Math.min(o.iterations ?? Number.POSITIVE_INFINITY, o.epochs * stepsPerEpoch);
-    const progress = createProgress(o.progress ?? process.stderr.isTTY === true, total, this.state.step);
+    const cap = o.iterations ?? Number.POSITIVE_INFINITY;
+    // The bar's total assumes every epoch has as many batches as the first.
+    const estimate = Math.min(cap, o.epochs * o.sampler.batches(0).length);
+    const progress = createProgress(o.progress ?? process.stderr.isTTY === true, estimate, this.state.step);
     let lastCheckpoint = resumed;
     try {
-      while (this.state.epoch < o.epochs && this.state.step < total) {
+      while (this.state.epoch < o.epochs && this.state.step < cap) {
         const epoch = this.state.epoch;
         const batches = o.sampler.batches(epoch);
-        while (this.state.batch < batches.length && this.state.step < total) {
+        while (this.state.batch < batches.length && this.state.step < cap) {
           const indices = batches[this.state.batch] as Int32Array;
           const started = performance.now();
           const { loss, learningRate } = await this.trainStep(indices, epoch);
