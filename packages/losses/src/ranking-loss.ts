@@ -23,7 +23,10 @@ export interface RankingLossOptions {
   normalize?: boolean;
   /** Fused: threads including the caller's (default: all cores when the batch is large, else 1). */
   threads?: number;
-  /** Composite: bound on one query block's queries x anchors x columns (default 2^21). */
+  /**
+   * Bound on one query block (default 2^21): composite, its queries x anchors x columns; fused, its
+   * queries x columns (the unit of work handed to a thread).
+   */
   blockElements?: number;
   /** Called after every evaluation with what it saw (also kept as `loss.lastStats`). */
   onStats?: (stats: LossStats) => void;
@@ -59,6 +62,12 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     warned = true;
   };
   const blockElements = options.blockElements ?? DEFAULT_BLOCK_ELEMENTS;
+  if (!Number.isInteger(blockElements) || blockElements < 1) {
+    throw new RecallkitError(
+      'BAD_OPTION',
+      `option blockElements must be a positive integer, got ${blockElements}`,
+    );
+  }
   const report = (rows: number, positives: Positives, implementation: Implementation) => {
     lastStats = { queries: rows, queriesWithoutPositives: rows - positives.withPositives, implementation };
     options.onStats?.(lastStats);
@@ -77,7 +86,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
         ? tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true))
         : embeddings;
       if (implementation === 'fused')
-        return fusedOnEmbeddings(spec, ks, e as tf.Tensor2D, positives, options.threads);
+        return fusedOnEmbeddings(spec, ks, e as tf.Tensor2D, positives, options.threads, blockElements);
       const self = new Int32Array(rows).map((_, i) => i);
       return compositeOnScores(spec, ks, gram(e as tf.Tensor2D), positives, self, blockElements);
     });
@@ -117,7 +126,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     const implementation = chooseImplementation(options.implementation);
     let value: tf.Scalar;
     if (implementation === 'fused') {
-      value = fusedOnScores(spec, ks, scores, positives, self, options.threads);
+      value = fusedOnScores(spec, ks, scores, positives, self, options.threads, blockElements);
     } else {
       assertFiniteRows(scores.dataSync(), rows, n, `${spec.name}: scores`);
       value = compositeOnScores(spec, ks, scores, positives, self, blockElements);

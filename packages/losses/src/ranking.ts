@@ -53,6 +53,7 @@ export function kernelTask(
     rowStart: 0,
     rowEnd: rows,
     scores,
+    scoresRow0: 0,
     grad,
     rowTouched,
     queryLoss,

@@ -1,10 +1,9 @@
 import { tf } from '@recallkit/core';
 import { unaryCustomGrad } from '../custom-grad';
-import { gramMatrix } from '../gram';
 import type { Positives } from '../positives';
 import { assertFiniteRows } from '../positives';
 import { kernelTask, type RankingSpec } from '../ranking';
-import { defaultWorkerCount, runSplit, shared } from './pool';
+import { defaultWorkerCount, KernelRun, shared } from './pool';
 
 /** Below this many (anchor, column) pairs a second thread costs more than it saves. */
 const PARALLEL_MIN_PAIRS = 1 << 21;
@@ -23,28 +22,33 @@ export interface FusedResult {
   rowTouched: Uint8Array;
 }
 
-/** Loss (mean over queries with positives) and d loss / d scores, computed on the CPU in float64. */
+/**
+ * Loss (mean over queries with positives) and d loss / d scores, computed on the CPU in float64,
+ * row block by row block: `blockScores(r0, r1)` supplies the similarities of rows [r0, r1) just
+ * before they are needed, so while worker threads rank one block the caller can compute the next.
+ */
 export function fusedRanking(
   spec: RankingSpec,
   ks: number[],
-  scores: Float32Array,
   rows: number,
   n: number,
   positives: Positives,
   self: Int32Array,
   threads: number | undefined,
+  blockElements: number,
+  blockScores: (r0: number, r1: number, parallel: boolean) => Float32Array,
 ): FusedResult {
-  const count = threadCount(positives, rows, n, threads);
-  const parallel = count > 1;
+  const run = new KernelRun(threadCount(positives, rows, n, threads));
+  const parallel = run.parallel;
   const alloc = (bytes: number) => (parallel ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  // Fresh zeroed buffers: the kernel writes only rows with a gradient, untouched pages cost no memory.
+  // Fresh zeroed buffers: the kernel writes only rows with a gradient; untouched pages cost no memory.
   const grad = new Float32Array(alloc(4 * rows * n));
   const rowTouched = new Uint8Array(alloc(rows));
   const queryLoss = new Float64Array(alloc(8 * rows));
-  const task = kernelTask(
+  const base = kernelTask(
     spec,
     ks,
-    parallel ? shared(scores) : scores,
+    new Float32Array(0),
     grad,
     rowTouched,
     queryLoss,
@@ -54,11 +58,16 @@ export function fusedRanking(
     self,
   );
   if (parallel) {
-    task.posPtr = shared(task.posPtr);
-    task.posIdx = shared(task.posIdx);
-    task.self = shared(task.self);
+    base.posPtr = shared(base.posPtr);
+    base.posIdx = shared(base.posIdx);
+    base.self = shared(base.self);
   }
-  runSplit(task, count);
+  const step = Math.max(1, Math.floor(blockElements / n));
+  for (let r0 = 0; r0 < rows; r0 += step) {
+    const r1 = Math.min(rows, r0 + step);
+    run.submit({ ...base, scores: blockScores(r0, r1, parallel), scoresRow0: r0, rowStart: r0, rowEnd: r1 });
+  }
+  run.finish();
   let sum = 0;
   for (let q = 0; q < rows; q++) sum += queryLoss[q]!;
   return { loss: sum / positives.withPositives, grad, rowTouched };
@@ -72,12 +81,26 @@ export function fusedOnScores(
   positives: Positives,
   self: Int32Array,
   threads: number | undefined,
+  blockElements: number,
 ): tf.Scalar {
   const [rows, n] = scores.shape;
   const f = unaryCustomGrad((s: tf.Tensor) => {
-    const data = s.dataSync() as Float32Array;
+    let data = s.dataSync() as Float32Array;
     assertFiniteRows(data, rows, n, `${spec.name}: scores`);
-    const { loss, grad } = fusedRanking(spec, ks, data, rows, n, positives, self, threads);
+    const { loss, grad } = fusedRanking(
+      spec,
+      ks,
+      rows,
+      n,
+      positives,
+      self,
+      threads,
+      blockElements,
+      (r0, r1, parallel) => {
+        if (parallel) data = shared(data);
+        return data.subarray(r0 * n, r1 * n);
+      },
+    );
     return {
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.mul(dy, tf.tensor2d(grad, [rows, n]))),
@@ -88,8 +111,9 @@ export function fusedOnScores(
 
 /**
  * The ranking loss of a batch against itself (scores = E E^T, the query's own column is its row
- * index), fused with the similarity: the gradient d loss / d E = (G + G^T) E is one matMul (or two
- * small ones when G is row-sparse) instead of autograd's two.
+ * index), fused with the similarity. The similarity matrix is never held whole: each row block is
+ * multiplied, read back and handed to the kernel. The gradient d loss / d E = (G + G^T) E is one
+ * matMul per row block (or two small ones when G is row-sparse) instead of autograd's two.
  */
 export function fusedOnEmbeddings(
   spec: RankingSpec,
@@ -97,19 +121,26 @@ export function fusedOnEmbeddings(
   embeddings: tf.Tensor2D,
   positives: Positives,
   threads: number | undefined,
+  blockElements: number,
 ): tf.Scalar {
   const rows = embeddings.shape[0];
   const self = new Int32Array(rows).map((_, i) => i);
   const f = unaryCustomGrad((e: tf.Tensor, save: tf.GradSaveFunc) => {
     save([e]);
-    const gram = tf.tidy(() => gramMatrix(e as tf.Tensor2D));
-    const data = gram.dataSync() as Float32Array;
-    gram.dispose();
-    const result = fusedRanking(spec, ks, data, rows, rows, positives, self, threads);
+    // Materialised transpose: wasm's matMul(a, b, false, true) is about 10x slower.
+    const eT = tf.transpose(e);
+    const result = fusedRanking(spec, ks, rows, rows, positives, self, threads, blockElements, (r0, r1) => {
+      const block = tf.tidy(() => tf.matMul(tf.slice(e, [r0, 0], [r1 - r0, -1]), eT));
+      const data = block.dataSync() as Float32Array;
+      block.dispose();
+      assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
+      return data;
+    });
+    eT.dispose();
     return {
       value: tf.scalar(result.loss),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => tf.mul(dy, gramBackward(result, saved[0] as tf.Tensor2D))),
+        tf.tidy(() => tf.mul(dy, gramBackward(result, saved[0] as tf.Tensor2D, blockElements))),
     };
   });
   return f(embeddings) as tf.Scalar;
@@ -118,43 +149,37 @@ export function fusedOnEmbeddings(
 /**
  * d loss / d E for scores = E E^T: (G + G^T) E. When few rows of G are non-zero (rows R: typical
  * of RS@k at large batches, where most positives are out of reach of every k), it is computed as
- * scatter_R(G_R E) + G_R^T E_R, which costs 2 |R| / B of the dense product.
+ * scatter_R(G_R E) + G_R^T E_R, which costs 2 |R| / B of the dense product; otherwise row block by
+ * row block, (G + G^T)[block] E, so no B x B tensor is ever allocated.
  */
-function gramBackward({ grad, rowTouched }: FusedResult, e: tf.Tensor2D): tf.Tensor2D {
+function gramBackward({ grad, rowTouched }: FusedResult, e: tf.Tensor2D, blockElements: number): tf.Tensor2D {
   const [n, dim] = e.shape;
   const rows: number[] = [];
   rowTouched.forEach((t, i) => {
     if (t) rows.push(i);
   });
   if (rows.length === 0) return tf.zeros([n, dim]);
-  if (rows.length > n / 3) return tf.matMul(tf.tensor2d(symmetricSum(grad, n), [n, n]), e);
-  const compact = new Float32Array(rows.length * n);
-  rows.forEach((r, i) => {
-    compact.set(grad.subarray(r * n, (r + 1) * n), i * n);
-  });
-  const gR = tf.tensor2d(compact, [rows.length, n]);
-  const index = tf.tensor1d(rows, 'int32');
-  const byRow = tf.scatterND(index.expandDims(1), tf.matMul(gR, e), [n, dim]);
-  const byColumn = tf.matMul(tf.transpose(gR), tf.gather(e, index));
-  return tf.add(byRow, byColumn);
-}
-
-/** G + G^T of a square row-major matrix, in a new array (blocked for cache locality). */
-export function symmetricSum(g: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  const tile = 64;
-  for (let i0 = 0; i0 < n; i0 += tile) {
-    const i1 = Math.min(n, i0 + tile);
-    for (let j0 = i0; j0 < n; j0 += tile) {
-      const j1 = Math.min(n, j0 + tile);
-      for (let i = i0; i < i1; i++) {
-        for (let j = j0 === i0 ? i : j0; j < j1; j++) {
-          const v = g[i * n + j]! + g[j * n + i]!;
-          out[i * n + j] = v;
-          out[j * n + i] = v;
-        }
-      }
-    }
+  if (rows.length <= n / 3) {
+    const compact = new Float32Array(rows.length * n);
+    rows.forEach((r, i) => {
+      compact.set(grad.subarray(r * n, (r + 1) * n), i * n);
+    });
+    const gR = tf.tensor2d(compact, [rows.length, n]);
+    const index = tf.tensor1d(rows, 'int32');
+    const byRow = tf.scatterND(index.expandDims(1), tf.matMul(gR, e), [n, dim]);
+    const byColumn = tf.matMul(tf.transpose(gR), tf.gather(e, index));
+    return tf.add(byRow, byColumn);
   }
-  return out;
+  const step = Math.max(1, Math.floor(blockElements / n));
+  const parts: tf.Tensor2D[] = [];
+  for (let r0 = 0; r0 < n; r0 += step) {
+    const r1 = Math.min(n, r0 + step);
+    const h = grad.slice(r0 * n, r1 * n); // rows [r0, r1) of G ...
+    for (let j = 0; j < n; j++) {
+      const col = j * n;
+      for (let i = r0; i < r1; i++) h[(i - r0) * n + j]! += grad[col + i]!; // ... plus those of G^T
+    }
+    parts.push(tf.matMul(tf.tensor2d(h, [r1 - r0, n]), e));
+  }
+  return tf.concat(parts, 0);
 }

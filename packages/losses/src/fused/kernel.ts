@@ -15,8 +15,9 @@ export interface KernelTask {
   /** Row range [rowStart, rowEnd) this call computes. */
   rowStart: number;
   rowEnd: number;
-  /** Q x N row-major similarities. */
+  /** Row-major similarities of rows [scoresRow0, scoresRow0 + scores.length / n). */
   scores: Float32Array;
+  scoresRow0: number;
   /** Q x N output, zero on entry: d loss / d scores, already multiplied by `scale`. */
   grad: Float32Array;
   /** Q output, zero on entry: set to 1 for the rows of `grad` that were written (the others stay 0). */
@@ -71,6 +72,7 @@ export function rankingKernel(task: KernelTask): void {
 
   for (let q = task.rowStart; q < task.rowEnd; q++) {
     const off = q * n;
+    const sOff = (q - task.scoresRow0) * n;
     const p0 = posPtr[q]!;
     const numPos = posPtr[q + 1]! - p0;
     queryLoss[q] = 0;
@@ -92,25 +94,25 @@ export function rankingKernel(task: KernelTask): void {
     let lo = Number.POSITIVE_INFINITY;
     let hi = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < n; j++) {
-      const v = scores[off + j]!;
+      const v = scores[sOff + j]!;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     const centre = 0.5 * (lo + hi);
     const factorised = (hi - lo) * invTau < 1200;
-    if (factorised) for (let j = 0; j < n; j++) colExp[j] = Math.exp(-(scores[off + j]! - centre) * invTau);
+    if (factorised) for (let j = 0; j < n; j++) colExp[j] = Math.exp(-(scores[sOff + j]! - centre) * invTau);
 
     // Forward: rank sums (and Smooth-AP's positive rank sums) per anchor; sigmoid' per pair.
     const rankAll = new Float64Array(m);
     const rankPos = new Float64Array(m);
     for (let t = 0; t < m; t++) {
       const a = anchors[t]!;
-      const sa = scores[off + a]!;
+      const sa = scores[sOff + a]!;
       const fa = factorised ? Math.exp((sa - centre) * invTau) : 0;
       const dOff = t * n;
       if (isRsk) {
         let above = 0;
-        for (let j = 0; j < n; j++) if (scores[off + j]! >= sa && j !== a && j !== skipCol) above++;
+        for (let j = 0; j < n; j++) if (scores[sOff + j]! >= sa && j !== a && j !== skipCol) above++;
         if (1 + 0.5 * above > reach) {
           rankAll[t] = Number.POSITIVE_INFINITY; // out of reach: sigmoid(-50) for every k, no gradient
           continue;
@@ -123,7 +125,7 @@ export function rankingKernel(task: KernelTask): void {
           deriv[dOff + j] = 0;
           continue;
         }
-        const z = (scores[off + j]! - sa) * invTau;
+        const z = (scores[sOff + j]! - sa) * invTau;
         let sg: number;
         if (z > 50) {
           sg = sigHi;

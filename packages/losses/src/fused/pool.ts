@@ -4,24 +4,26 @@ import { RecallkitError } from '@recallkit/core';
 import { type KernelTask, rankingKernel } from './kernel';
 
 /**
- * A small pool of worker threads that run `rankingKernel` on row ranges while the calling thread
- * computes its own range. The loss is synchronous (it runs inside `tf.grad`), so the caller blocks
- * on `Atomics.wait` until every worker has flagged its range done; the arrays are shared through
- * SharedArrayBuffers, so nothing is copied back.
+ * Worker threads that run `rankingKernel` on blocks of query rows while the calling thread does
+ * other work (the similarity matMul of the next block) or kernel blocks of its own.
+ *
+ * The loss is synchronous (it runs inside `tf.grad`), so the caller never awaits: workers count
+ * finished tasks in a SharedArrayBuffer and the caller blocks on `Atomics.wait` until all are done.
+ * Outputs (gradient rows, per-query losses) live in SharedArrayBuffers; a block's scores are either
+ * shared too or transferred (moved, not copied) with the task.
  *
  * Workers are created on first use and kept (startup costs tens of milliseconds); they are
- * unref'ed so they never keep a process alive. The worker runs the kernel's own source text, so
- * the pool works the same from the built package and from TypeScript sources (vitest, tsx).
+ * unref'ed so they never keep a process alive. A worker runs the kernel's own source text, so the
+ * pool works the same from the built package and from TypeScript sources (vitest, tsx).
  */
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const rankingKernel = ${rankingKernel.toString()};
-parentPort.on('message', ({ task, flag, slot }) => {
-  let status = 1;
-  try { rankingKernel(task); } catch (e) { status = 2; console.error(e); }
-  Atomics.store(flag, slot, status);
-  Atomics.notify(flag, slot);
+parentPort.on('message', ({ task, done, failed, slot }) => {
+  try { rankingKernel(task); } catch (e) { Atomics.store(failed, 0, 1); console.error(e); }
+  Atomics.add(done, slot, 1);
+  Atomics.notify(done, slot);
 });
 `;
 
@@ -35,7 +37,7 @@ export function defaultWorkerCount(): number {
 }
 
 function pool(count: number): Worker[] {
-  if (unavailable) return [];
+  if (unavailable || count === 0) return [];
   workers ??= [];
   try {
     while (workers.length < count) {
@@ -60,8 +62,8 @@ export async function terminateWorkers(): Promise<void> {
   await Promise.all(running.map((w) => w.terminate()));
 }
 
-/** Moves a typed array into shared memory (no copy when it already is shared). */
-export function shared<T extends Float32Array | Float64Array | Int32Array>(array: T): T {
+/** A typed array in shared memory (the same array when it already is). */
+export function shared<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(array: T): T {
   if (array.buffer instanceof SharedArrayBuffer) return array;
   const Ctor = array.constructor as new (buffer: SharedArrayBuffer) => T;
   const out = new Ctor(new SharedArrayBuffer(array.byteLength));
@@ -70,35 +72,59 @@ export function shared<T extends Float32Array | Float64Array | Int32Array>(array
 }
 
 /**
- * Runs the kernel over all rows of `task`, split into `threads` contiguous ranges of about equal
- * work (anchor count x columns). `task`'s arrays must be shared when `threads` > 1.
+ * One parallel evaluation: `submit` kernel tasks (row blocks), then `finish` to wait for them.
+ * With `threads` = 1 (or when workers cannot start) tasks run inline in `submit`. Otherwise a task
+ * goes to the least busy worker, or runs inline when every worker already has one queued, so the
+ * calling thread helps instead of idling. Tasks' output arrays must be shared.
  */
-export function runSplit(task: KernelTask, threads: number): void {
-  const helpers = threads > 1 ? pool(threads - 1) : [];
-  if (helpers.length === 0) {
-    rankingKernel(task);
-    return;
+export class KernelRun {
+  private readonly helpers: Worker[];
+  private readonly done: Int32Array;
+  private readonly failed = new Int32Array(new SharedArrayBuffer(4));
+  private readonly sent: number[];
+
+  constructor(threads: number) {
+    this.helpers = pool(Math.max(0, threads - 1));
+    this.done = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.helpers.length)));
+    this.sent = this.helpers.map(() => 0);
   }
-  const parts = helpers.length + 1;
-  const { rowStart, rowEnd, posPtr } = task;
-  // Cut rows so each part gets about the same number of (anchor, column) pairs.
-  const work = (r: number) => posPtr[r]! - posPtr[rowStart]! + (r - rowStart);
-  const total = work(rowEnd);
-  const cuts = [rowStart];
-  let r = rowStart;
-  for (let p = 1; p < parts; p++) {
-    while (r < rowEnd && work(r) < (total * p) / parts) r++;
-    cuts.push(r);
+
+  get parallel(): boolean {
+    return this.helpers.length > 0;
   }
-  cuts.push(rowEnd);
-  const flag = new Int32Array(new SharedArrayBuffer(4 * helpers.length));
-  helpers.forEach((worker, i) => {
-    worker.postMessage({ task: { ...task, rowStart: cuts[i + 1], rowEnd: cuts[i + 2] }, flag, slot: i });
-  });
-  rankingKernel({ ...task, rowStart: cuts[0]!, rowEnd: cuts[1]! });
-  for (let i = 0; i < helpers.length; i++) {
-    if (Atomics.wait(flag, i, 0, WAIT_MS) === 'timed-out' || Atomics.load(flag, i) !== 1) {
-      throw new RecallkitError('WORKER_FAILED', `ranking worker ${i} did not finish its rows`);
+
+  submit(task: KernelTask): void {
+    let best = -1;
+    let bestPending = 2; // a worker with two tasks queued is busy enough: run this one here
+    this.helpers.forEach((_, i) => {
+      const pending = this.sent[i]! - Atomics.load(this.done, i);
+      if (pending < bestPending) {
+        best = i;
+        bestPending = pending;
+      }
+    });
+    if (best < 0) {
+      rankingKernel(task);
+      return;
+    }
+    const transfer =
+      task.scores.buffer instanceof SharedArrayBuffer ? [] : [task.scores.buffer as ArrayBuffer];
+    this.helpers[best]!.postMessage({ task, done: this.done, failed: this.failed, slot: best }, transfer);
+    this.sent[best]!++;
+  }
+
+  finish(): void {
+    this.helpers.forEach((_, i) => {
+      for (;;) {
+        const finished = Atomics.load(this.done, i);
+        if (finished >= this.sent[i]!) break;
+        if (Atomics.wait(this.done, i, finished, WAIT_MS) === 'timed-out') {
+          throw new RecallkitError('WORKER_FAILED', `ranking worker ${i} did not finish its rows`);
+        }
+      }
+    });
+    if (Atomics.load(this.failed, 0) !== 0) {
+      throw new RecallkitError('WORKER_FAILED', 'a ranking worker failed (its error is printed above)');
     }
   }
 }
