@@ -1,4 +1,3 @@
-export type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
 export {
   extendedRelevance,
   type MixImplementation,

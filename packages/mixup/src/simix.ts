@@ -1,5 +1,5 @@
 import { createRng, RecallkitError, tf } from '@recallkit/core';
-import type { EmbeddingLoss, Labels, ScoreBlock } from './contract';
+import type { EmbeddingLoss, Labels, ScoreBlock } from '@recallkit/losses';
 import { extendedRelevance, type MixImplementation, mixSimilarities, selfColumns } from './mixing';
 import { type MixPlan, type MixupOptions, planMixup } from './plan';
 import type { RandomSource } from './rng';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { tf, useBackend } from '@recallkit/core';
+import { recallAtKSurrogate } from '@recallkit/losses';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorsPairOrder, simix } from '../src/index';
-import { rskStandIn } from './standin-losses';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8'));
@@ -23,10 +23,17 @@ describe('authors parity (case1, RS@k with their mixup)', () => {
     expect(authorsPairOrder(4)).toEqual(reference.pair_order_within_class);
   });
 
-  it.each(['typed', 'ops'] as const)(
-    'matches the reference loss and gradient with the recorded alphas (%s)',
-    (implementation) => {
-      const loss = simix(rskStandIn, { alphas: reference.alphas_in_draw_order, implementation });
+  it.each([
+    ['typed', 'fused'],
+    ['ops', 'composite'],
+  ] as const)(
+    'matches the reference loss and gradient with the recorded alphas (mixing %s, RS@k %s)',
+    (mixing, rsk) => {
+      // RS@k's defaults are the authors' configuration: k = 1..16, tauRank 0.01, tauK 1, query in the rank
+      const loss = simix(recallAtKSurrogate({ implementation: rsk }), {
+        alphas: reference.alphas_in_draw_order,
+        implementation: mixing,
+      });
       const embeddings = tf.tensor2d(input.embeddings);
       const { value, grad } = tf.valueAndGrad((e: tf.Tensor) => loss(e as tf.Tensor2D, input.labels))(
         embeddings,

@@ -1,7 +1,7 @@
 import { createRng, tf, useBackend } from '@recallkit/core';
+import { type EmbeddingLoss, recallAtKSurrogate, smoothAP } from '@recallkit/losses';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddingLoss, extendedRelevance, mixEmbeddings, planMixup, simix } from '../src/index';
-import { rskOnScores, rskStandIn } from './standin-losses';
+import { extendedRelevance, type MixPlan, planMixup, selfColumns, simix } from '../src/index';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -10,12 +10,34 @@ beforeAll(async () => {
 function normalisedRows(b: number, d: number, seed: number): tf.Tensor2D {
   const rng = createRng(seed);
   const x = tf.tensor2d(
-    Float32Array.from({ length: b * d }, () => rng.next() - 0.5),
+    Float32Array.from({ length: b * d }, () => rng.normal()),
     [b, d],
   );
   const normalised = tf.div(x, tf.norm(x, 'euclidean', 1, true)) as tf.Tensor2D;
   x.dispose();
   return normalised;
+}
+
+/** The dense mixing matrix M (N x B), built in plain JS from the plan. */
+function denseMixing(plan: MixPlan): tf.Tensor2D {
+  const b = plan.originals;
+  const m = new Float32Array(plan.labels.length * b);
+  for (let i = 0; i < b; i++) m[i * b + i] = 1;
+  plan.first.forEach((a, v) => {
+    const row = (b + v) * b;
+    m[row + a] = (m[row + a] ?? 0) + plan.alpha[v]!;
+    m[row + plan.second[v]!] = (m[row + plan.second[v]!] ?? 0) + 1 - plan.alpha[v]!;
+  });
+  return tf.tensor2d(m, [plan.labels.length, b]);
+}
+
+/** The loss on the naive route: mixed embeddings M E by tfjs's matMul (and its own gradient). */
+function naiveLoss(loss: EmbeddingLoss, plan: MixPlan) {
+  return (e: tf.Tensor) => {
+    const x = tf.matMul(denseMixing(plan), e as tf.Tensor2D);
+    const scores: tf.Tensor2D = tf.matMul(tf.slice(x, 0, plan.queries), x, false, true);
+    return loss.onScores!({ scores, relevant: extendedRelevance(plan), self: selfColumns(plan) });
+  };
 }
 
 const labels = Array.from({ length: 20 }, (_, i) => i % 5);
@@ -25,25 +47,66 @@ const value = (loss: EmbeddingLoss, e: tf.Tensor2D, y: number[] | tf.Tensor1D = 
   out.dispose();
   return v;
 };
+const maxAbs = (t: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(t)).dataSync()[0]!);
 
-describe('simix', () => {
-  it('equals the ranking core run on naively mixed embeddings, for each option set', () => {
-    const e = normalisedRows(20, 6, 1);
-    for (const options of [{}, { pairs: 2, crossClass: 7 }, { side: 'database' as const }]) {
-      // a generator that records its draws, replayed into planMixup for the naive route
+describe.each([
+  ['RS@k', () => recallAtKSurrogate()],
+  ['Smooth-AP', () => smoothAP()],
+])('simix(%s)', (_, makeLoss) => {
+  for (const options of [{}, { pairs: 2, crossClass: 7 }, { side: 'database' as const, crossClass: 3 }]) {
+    it(`equals the loss on naively mixed embeddings, value and gradient: ${JSON.stringify(options)}`, () => {
+      const base = makeLoss();
+      const e = normalisedRows(20, 6, 1);
+      // record simix's draws, then replay them into planMixup for the naive route
       const draws: number[] = [];
       const source = createRng(9);
       const recording = { next: () => draws[draws.push(source.next()) - 1]! };
-      const got = value(simix(rskStandIn, { ...options, rng: recording }), e);
+      const mixed = simix(base, { ...options, rng: recording });
+      const got = tf.valueAndGrad((x: tf.Tensor) => mixed(x as tf.Tensor2D, labels))(e);
       let replay = 0;
       const plan = planMixup(labels, options, { rng: { next: () => draws[replay++]! } });
-      const expected = tf.tidy(() => {
-        const x = mixEmbeddings(e, plan);
-        const scores: tf.Tensor2D = tf.matMul(tf.slice(x, 0, plan.queries), x, false, true);
-        return rskOnScores({ scores, relevant: extendedRelevance(plan) }).dataSync()[0]!;
-      });
       expect(replay).toBe(draws.length);
-      expect(Math.abs(got - expected)).toBeLessThan(1e-6);
+      const expected = tf.valueAndGrad(naiveLoss(base, plan))(e);
+      expect(Math.abs(got.value.dataSync()[0]! - expected.value.dataSync()[0]!)).toBeLessThan(1e-6);
+      const gap = tf.tidy(() => maxAbs(tf.sub(got.grad, expected.grad)) / maxAbs(expected.grad));
+      expect(maxAbs(expected.grad)).toBeGreaterThan(0);
+      expect(gap).toBeLessThan(1e-4);
+      tf.dispose([e, got.value, got.grad, expected.value, expected.grad]);
+    });
+  }
+});
+
+describe('simix', () => {
+  it('gradient agrees with central differences (Smooth-AP at tau 0.1, cross-class mixes)', () => {
+    // a fresh loss with the same seed per evaluation: every evaluation sees the same draws
+    const fresh = () => simix(smoothAP({ tau: 0.1 }), { seed: 3, crossClass: 5 });
+    const f = (x: tf.Tensor2D) => value(fresh(), x);
+    const loss = fresh();
+    const e = normalisedRows(20, 6, 5);
+    const gradient = tf.grad((x: tf.Tensor) => loss(x as tf.Tensor2D, labels))(e);
+    const grad = gradient.arraySync() as number[][];
+    gradient.dispose();
+    const rows = e.arraySync() as number[][];
+    const h = 1e-3;
+    const scale = Math.max(...grad.flat().map(Math.abs));
+    expect(scale).toBeGreaterThan(1e-3);
+    for (const [i, k] of [
+      [0, 0],
+      [3, 2],
+      [7, 5],
+      [12, 1],
+      [19, 4],
+    ] as const) {
+      const shifted = (delta: number) => {
+        const copy = rows.map((r) => [...r]);
+        copy[i]![k]! += delta;
+        const t = tf.tensor2d(copy);
+        const v = f(t);
+        t.dispose();
+        return v;
+      };
+      const numeric = (shifted(h) - shifted(-h)) / (2 * h);
+      expect(Math.abs(numeric - grad[i]![k]!)).toBeLessThan(5e-3 * scale);
     }
     e.dispose();
   });
@@ -51,7 +114,7 @@ describe('simix', () => {
   it('same seed reproduces the sequence of losses; another seed does not; each call draws anew', () => {
     const e = normalisedRows(20, 6, 2);
     const run = (seed: number) => {
-      const loss = simix(rskStandIn, { seed, pairs: 3 });
+      const loss = simix(recallAtKSurrogate(), { seed, pairs: 3 });
       return [value(loss, e), value(loss, e), value(loss, e)];
     };
     const first = run(5);
@@ -63,7 +126,7 @@ describe('simix', () => {
 
   it('fixed alphas give the same loss on every call', () => {
     const e = normalisedRows(20, 6, 3);
-    const loss = simix(rskStandIn, { alphas: Array.from({ length: 30 }, (_, v) => (v % 7) / 7) });
+    const loss = simix(recallAtKSurrogate(), { alphas: Array.from({ length: 30 }, (_, v) => (v % 7) / 7) });
     expect(value(loss, e)).toBe(value(loss, e));
     e.dispose();
   });
@@ -71,13 +134,13 @@ describe('simix', () => {
   it('works through tf.valueAndGrad with tensor labels, without leaking tensors', () => {
     const e = normalisedRows(20, 6, 4);
     const y = tf.tensor1d(labels, 'int32');
-    const loss = simix(rskStandIn, { seed: 1, crossClass: 4 });
-    expect(loss.id).toBe('rsk-standin+simix');
+    const loss = simix(recallAtKSurrogate(), { seed: 1, crossClass: 4 });
+    expect(loss.id).toBe('rsk+simix');
     const before = tf.memory().numTensors;
     const { value: v, grad } = tf.valueAndGrad((x: tf.Tensor) => loss(x as tf.Tensor2D, y))(e);
     expect(grad.shape).toEqual([20, 6]);
     expect(Number.isFinite(v.dataSync()[0]!)).toBe(true);
-    expect(tf.tidy(() => tf.max(tf.abs(grad)).dataSync()[0]!)).toBeGreaterThan(0);
+    expect(maxAbs(grad)).toBeGreaterThan(0);
     tf.dispose([v, grad]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([e, y]);
@@ -85,15 +148,17 @@ describe('simix', () => {
 
   it('rejects misuse with named errors', () => {
     const plain = Object.assign(() => tf.scalar(0), { id: 'contrastive' }) as EmbeddingLoss;
+    const rsk = recallAtKSurrogate();
     expect(() => simix(plain)).toThrow(/loss 'contrastive' has no onScores/);
-    expect(() => simix(rskStandIn, { pair: 2 } as never)).toThrow(/unknown option 'pair'/);
-    expect(() => simix(rskStandIn, { pairs: -1 })).toThrow(/pairs must be/);
-    expect(() => simix(rskStandIn, { crossClass: 1.5 })).toThrow(/crossClass must be/);
-    expect(() => simix(rskStandIn, { side: 'query' as never })).toThrow(/side must be/);
-    expect(() => simix(rskStandIn, { seed: 1, rng: createRng(1) })).toThrow(/either seed or rng/);
+    expect(() => simix(rsk, { pair: 2 } as never)).toThrow(/unknown option 'pair'/);
+    expect(() => simix(rsk, { pairs: -1 })).toThrow(/pairs must be/);
+    expect(() => simix(rsk, { crossClass: 1.5 })).toThrow(/crossClass must be/);
+    expect(() => simix(rsk, { side: 'query' as never })).toThrow(/side must be/);
+    expect(() => simix(rsk, { implementation: 'gpu' as never })).toThrow(/implementation must be/);
+    expect(() => simix(rsk, { seed: 1, rng: createRng(1) })).toThrow(/either seed or rng/);
     const e = normalisedRows(4, 3, 0);
-    expect(() => simix(rskStandIn)(e, [0, 0, 1])).toThrow(/3 labels for 4 embeddings/);
-    expect(() => simix(rskStandIn, { alphas: [0.5] })(e, [0, 0, 1, 1])).toThrow(/alphas has 1 values/);
+    expect(() => simix(rsk)(e, [0, 0, 1])).toThrow(/3 labels for 4 embeddings/);
+    expect(() => simix(rsk, { alphas: [0.5] })(e, [0, 0, 1, 1])).toThrow(/alphas has 1 values/);
     e.dispose();
   });
 });
