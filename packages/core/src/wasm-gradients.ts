@@ -17,6 +17,7 @@ import type {
   DepthwiseConv2dNativeBackpropFilterAttrs,
   DepthwiseConv2dNativeBackpropInputAttrs,
   KernelBackend,
+  KernelConfig,
   NamedAttrMap,
   NamedTensorInfoMap,
   TensorInfo,
@@ -368,6 +369,51 @@ function unsortedSegmentSum({
 
 type KernelFn = typeof conv2DBackpropFilter;
 
+/**
+ * wasm 4.22's BatchMatMul (and _FusedMatMul) is about 10x slower with transposeA or transposeB
+ * than on plain operands, and every matMul gradient asks for a transpose: transposing the operand
+ * with the Transpose kernel first and multiplying plainly gives the same result at full speed.
+ */
+function withExplicitTransposes(kernelName: string): KernelConfig | undefined {
+  const original = tf.getKernel(kernelName, 'wasm');
+  if (
+    original === undefined ||
+    (original.kernelFunc as { explicitTransposes?: boolean }).explicitTransposes
+  ) {
+    return undefined;
+  }
+  const kernelFunc = ({ inputs, attrs, backend }: Parameters<KernelFn>[0]) => {
+    const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    if (!transposeA && !transposeB) {
+      return original.kernelFunc({
+        inputs,
+        attrs: attrs ?? {},
+        backend: backend as KernelBackend,
+      }) as TensorInfo;
+    }
+    const s = new Scratch(backend as KernelBackend);
+    const swapLastTwo = (x: TensorInfo) => {
+      const perm = x.shape.map((_, i) => i);
+      const r = perm.length;
+      [perm[r - 2], perm[r - 1]] = [r - 1, r - 2];
+      return s.transpose(x, perm);
+    };
+    const a = inputs['a'] as TensorInfo;
+    const b = inputs['b'] as TensorInfo;
+    const out = original.kernelFunc({
+      inputs: { ...inputs, a: transposeA ? swapLastTwo(a) : a, b: transposeB ? swapLastTwo(b) : b },
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+      backend: backend as KernelBackend,
+    }) as TensorInfo;
+    return s.finish(out);
+  };
+  Object.assign(kernelFunc, { explicitTransposes: true });
+  const config: KernelConfig = { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never };
+  if (original.setupFunc !== undefined) config.setupFunc = original.setupFunc;
+  if (original.disposeFunc !== undefined) config.disposeFunc = original.disposeFunc;
+  return config;
+}
+
 /** Kernels wasm replaces: its own versions are correct but far slower. */
 const replacements: Array<[string, KernelFn]> = [[tf.Conv2DBackpropInput, conv2DBackpropInput]];
 
@@ -378,8 +424,13 @@ const kernels: Array<[string, KernelFn]> = [
   [tf.UnsortedSegmentSum, unsortedSegmentSum],
 ];
 
+const matMulKernels = [tf.BatchMatMul, tf._FusedMatMul];
+
 /** The kernel names this module adds to `wasm` (those wasm did not have) or replaces there. */
-export const wasmGradientKernels: readonly string[] = [...kernels, ...replacements].map(([name]) => name);
+export const wasmGradientKernels: readonly string[] = [
+  ...[...kernels, ...replacements].map(([name]) => name),
+  ...matMulKernels,
+];
 
 /**
  * Registers the missing kernels for `wasm` (leaving any that a later tfjs version provides) and
@@ -394,5 +445,11 @@ export function registerWasmGradientKernels(): void {
     if (tf.getKernel(kernelName, 'wasm')?.kernelFunc === kernelFunc) continue;
     if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never });
+  }
+  for (const kernelName of matMulKernels) {
+    const wrapped = withExplicitTransposes(kernelName);
+    if (wrapped === undefined) continue;
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(wrapped);
   }
 }

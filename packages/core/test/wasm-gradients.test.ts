@@ -242,3 +242,33 @@ describe('wasm gradient kernels release their intermediates', () => {
     tf.dispose([x, w]);
   });
 });
+
+describe('wasm matMul with transposes (explicit Transpose, then a plain product)', () => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ])('BatchMatMul and _FusedMatMul, transposeA %s transposeB %s, match cpu', async (ta, tb) => {
+    for (const [batch, m, k, n] of [
+      [1, 5, 7, 3],
+      [3, 4, 6, 2],
+    ] as const) {
+      const aShape = ta ? [batch, k, m] : [batch, m, k];
+      const bShape = tb ? [batch, n, k] : [batch, k, n];
+      const a = { shape: aShape, values: randomValues(aShape) };
+      const b = { shape: bShape, values: randomValues(bShape) };
+      const err = await compare(tf.BatchMatMul, { a, b }, { transposeA: ta, transposeB: tb });
+      expect(err, `BatchMatMul ${batch}x${m}x${k}x${n}`).toBeLessThan(1e-5);
+      // Batched _FusedMatMul already differs between wasm and cpu before any wrapping: batch 1 only.
+      if (batch > 1) continue;
+      const bias = { shape: [n], values: randomValues([n]) };
+      const fusedErr = await compare(
+        tf._FusedMatMul,
+        { a, b, bias },
+        { transposeA: ta, transposeB: tb, activation: 'relu' },
+      );
+      expect(fusedErr, `fused ${batch}x${m}x${k}x${n}`).toBeLessThan(1e-5);
+    }
+  });
+});
