@@ -1,6 +1,6 @@
 import type { Matrix } from './input';
 import { addQuery, type RankTally, scoreQuery } from './metrics';
-import { rowBlocks, type Searcher } from './search';
+import type { Searcher } from './search';
 
 /** faiss answers fewer than this many queries per call with a SIMD loop instead of BLAS (other rounding). */
 export const MIN_ROWS_PER_SEARCH = 20;
@@ -8,6 +8,8 @@ export const MIN_ROWS_PER_SEARCH = 20;
 const SHALLOW_FROM_DEPTH = 256;
 /** Back to one full-depth pass once this share of a block's queries needed the second pass. */
 const MAX_DEEP_SHARE = 0.3;
+/** Queries in the first block while two passes are tried, so that a poor first guess costs little. */
+const PROBE_ROWS = 512;
 
 export interface ScanInput {
   searcher: Searcher;
@@ -65,7 +67,12 @@ export async function scanQueries(input: ScanInput, tally: RankTally): Promise<n
     }
   };
 
-  for (const [start, end] of rowBlocks(queries.rows, input.blockRows, MIN_ROWS_PER_SEARCH)) {
+  for (let start = 0, end = 0; start < queries.rows; start = end) {
+    end = Math.min(
+      queries.rows,
+      start + (start === 0 && twoPass ? Math.min(PROBE_ROWS, input.blockRows) : input.blockRows),
+    );
+    if (queries.rows - end < MIN_ROWS_PER_SEARCH) end = queries.rows; // no tiny tail block
     const block: number[] = [];
     for (let q = start; q < end; q++) {
       if (relevant[q] === 0) tally.loneQueries++;
