@@ -48,7 +48,11 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): Embeddin
       return onScores(scoreBlock(scores, plan));
     });
   };
-  return Object.assign(mixed, { id: `${loss.id}+simix` });
+  return Object.defineProperties(mixed, {
+    id: { value: `${loss.id}+simix`, enumerable: true },
+    // the wrapped loss's statistics describe the extended batch it last saw
+    lastStats: { get: () => loss.lastStats, enumerable: true },
+  }) as EmbeddingLoss;
 }
 
 /** The ranking core's input for the extended batch. */
@@ -61,6 +65,15 @@ function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> 
     throw new RecallkitError(
       'SIMIX_INPUT',
       `simix: embeddings must be 2-D (B x d), got shape [${embeddings.shape}]`,
+    );
+  }
+  const data = embeddings.dataSync();
+  const bad = data.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) {
+    const d = embeddings.shape[1];
+    throw new RecallkitError(
+      'SIMIX_INPUT',
+      `simix: embeddings row ${Math.floor(bad / d)} column ${bad % d} is ${data[bad]}, not a finite number`,
     );
   }
   const values = labels instanceof tf.Tensor ? labels.dataSync() : labels;

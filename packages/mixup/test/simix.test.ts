@@ -136,9 +136,11 @@ describe('simix', () => {
     const y = tf.tensor1d(labels, 'int32');
     const loss = simix(recallAtKSurrogate(), { seed: 1, crossClass: 4 });
     expect(loss.id).toBe('rsk+simix');
+    expect(loss.lastStats).toBeUndefined();
     const before = tf.memory().numTensors;
     const { value: v, grad } = tf.valueAndGrad((x: tf.Tensor) => loss(x as tf.Tensor2D, y))(e);
     expect(grad.shape).toEqual([20, 6]);
+    expect(loss.lastStats?.queries).toBe(20 + 30); // 5 classes x 4: 6 mixes each, cross-class mixes are not queries
     expect(Number.isFinite(v.dataSync()[0]!)).toBe(true);
     expect(maxAbs(grad)).toBeGreaterThan(0);
     tf.dispose([v, grad]);
@@ -159,6 +161,12 @@ describe('simix', () => {
     const e = normalisedRows(4, 3, 0);
     expect(() => simix(rsk)(e, [0, 0, 1])).toThrow(/3 labels for 4 embeddings/);
     expect(() => simix(rsk, { alphas: [0.5] })(e, [0, 0, 1, 1])).toThrow(/alphas has 1 values/);
+    const withNaN = tf.tensor2d([
+      [1, 0],
+      [0, Number.NaN],
+    ]);
+    expect(() => simix(rsk)(withNaN, [0, 0])).toThrow(/row 1 column 1 is NaN/);
+    withNaN.dispose();
     e.dispose();
   });
 });
