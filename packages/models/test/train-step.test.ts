@@ -1,7 +1,7 @@
-import { tf, useBackend } from '@recallkit/core';
+import { assertNoTensorLeaks, tf, useBackend } from '@recallkit/core';
 import { mlp, resnet, smallCnn } from '@recallkit/models';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gradients, input, lossOf, snapshot, train } from './helpers';
+import { gradients, input, lossOf, pairLoss, snapshot, train } from './helpers';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -58,6 +58,20 @@ describe.each(backbones)('%s on wasm', (_name, build, shape) => {
     for (const [name, after] of snapshot(model.trainableWeights)) {
       expect(after, name).not.toEqual(before.get(name));
     }
+  });
+
+  it('leaks no tensors in inference or in a gradient computation', async () => {
+    const model = build();
+    const x = input(shape);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    await assertNoTensorLeaks(() => {
+      tf.dispose(model.predict(x) as tf.Tensor);
+      const { value, grads } = tf.variableGrads(
+        () => pairLoss(model.apply(x, { training: true }) as tf.Tensor, labels),
+        vars,
+      );
+      tf.dispose([value, grads]);
+    });
   });
 });
 
