@@ -180,27 +180,31 @@ function conv2DBackpropFilter({
   return s.finish(s.transpose(grad, [1, 2, 0, 3]));
 }
 
+/** Each value followed by (stride - 1) zeros along rows and columns: [N, OH * sh, OW * sw, C]. */
+function spreadByStride(s: Scratch, x: TensorInfo, sh: number, sw: number): TensorInfo {
+  if (sh === 1 && sw === 1) return x;
+  const [n, oh, ow, c] = x.shape as [number, number, number, number];
+  const paddings = [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ];
+  const spread = s.run('PadV2', { x: s.reshape(x, [n, oh, 1, ow, 1, c]) }, { paddings, constantValue: 0 });
+  return s.reshape(spread, [n, oh * sh, ow * sw, c]);
+}
+
 /**
  * The input of a transposed convolution written as a plain one: `dy` upsampled by the stride
  * (each value followed by stride - 1 zeros) and padded so that a stride-1 correlation with the
  * spatially flipped filter (dilated as in the forward pass) yields exactly the input's size.
  */
 function transposedConvInput(s: Scratch, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
-  const [n, oh, ow, c] = dy.shape as [number, number, number, number];
+  const [, oh, ow] = dy.shape as [number, number, number, number];
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  let up = dy;
-  if (sh > 1 || sw > 1) {
-    const paddings = [
-      [0, 0],
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, sw - 1],
-      [0, 0],
-    ];
-    const spread = s.run('PadV2', { x: s.reshape(dy, [n, oh, 1, ow, 1, c]) }, { paddings, constantValue: 0 });
-    up = s.reshape(spread, [n, oh * sh, ow * sw, c]);
-  }
+  const up = spreadByStride(s, dy, sh, sw);
   const top = (info.filterHeight - 1) * dh - info.padInfo.top;
   const left = (info.filterWidth - 1) * dw - info.padInfo.left;
   const rows = info.inHeight + (info.filterHeight - 1) * dh;
