@@ -147,18 +147,46 @@ export function fusedOnEmbeddings(
 }
 
 /**
- * d loss / d E for scores = E E^T: (G + G^T) E. When few rows of G are non-zero (rows R: typical
+ * (G + G^T) E from G's non-zero entries: each G_qj adds G_qj E_j to row q and G_qj E_q to row j.
+ * Used when G is entrywise sparse: trained embeddings put most pairs beyond the sigmoid's clamp.
+ */
+function sparseGramBackward(grad: Float32Array, rows: number[], e: tf.Tensor2D): tf.Tensor2D {
+  const [n, dim] = e.shape;
+  const x = e.dataSync() as Float32Array;
+  const out = new Float64Array(n * dim);
+  for (const q of rows) {
+    const qOff = q * dim;
+    for (let j = 0; j < n; j++) {
+      const g = grad[q * n + j]!;
+      if (g === 0) continue;
+      const jOff = j * dim;
+      for (let c = 0; c < dim; c++) {
+        out[qOff + c]! += g * x[jOff + c]!;
+        out[jOff + c]! += g * x[qOff + c]!;
+      }
+    }
+  }
+  return tf.tensor2d(Float32Array.from(out), [n, dim]);
+}
+
+/**
+ * d loss / d E for scores = E E^T: (G + G^T) E. When G is entrywise sparse, from its non-zero
+ * entries in plain JS. When few rows of G are non-zero (rows R: typical
  * of RS@k at large batches, where most positives are out of reach of every k), it is computed as
  * scatter_R(G_R E) + G_R^T E_R, which costs 2 |R| / B of the dense product; otherwise row block by
  * row block, (G + G^T)[block] E, so no B x B tensor is ever allocated.
  */
-function gramBackward({ grad, rowTouched }: FusedResult, e: tf.Tensor2D, blockElements: number): tf.Tensor2D {
+export function gramBackward({ grad, rowTouched }: FusedResult, e: tf.Tensor2D, blockElements: number): tf.Tensor2D {
   const [n, dim] = e.shape;
   const rows: number[] = [];
   rowTouched.forEach((t, i) => {
     if (t) rows.push(i);
   });
   if (rows.length === 0) return tf.zeros([n, dim]);
+  let nonZero = 0;
+  for (const r of rows) for (let j = r * n; j < (r + 1) * n; j++) if (grad[j] !== 0) nonZero++;
+  // A plain-JS sparse product costs about 10x more per multiply than wasm's matMul.
+  if (nonZero * 10 < rows.length * n) return sparseGramBackward(grad, rows, e);
   if (rows.length <= n / 3) {
     const compact = new Float32Array(rows.length * n);
     rows.forEach((r, i) => {

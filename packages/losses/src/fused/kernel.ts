@@ -47,8 +47,8 @@ export interface KernelTask {
  * z = (s_j - s_p) / tau: a pair with z > 50 adds exactly sigmoid(50), one with z < -50 exactly
  * sigmoid(-50), both with zero gradient, so only pairs inside the window |s_j - s_p| <= 50 tau need
  * an exponential. Inside the window exp(-z) = exp(-(s_j - c) / tau) * exp((s_p - c) / tau) is
- * factorised (one exponential per column, not per pair) when the row's range keeps both factors
- * finite; otherwise each pair gets its own exponential.
+ * factorised (at most one exponential per column, computed when first needed, instead of one per
+ * pair) when the row's range keeps both factors finite; otherwise each pair gets its own.
  *
  * RS@k: a positive whose rank provably exceeds k + 50 tauK for every k contributes exactly
  * sigmoid(-50) to every soft recall, with zero gradient, whatever its exact rank. A counting pass
@@ -90,34 +90,49 @@ export function rankingKernel(task: KernelTask): void {
     if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 1;
 
     if (deriv.length < m * n) deriv = new Float64Array(m * n);
+    const rankAll = new Float64Array(m);
+    const rankPos = new Float64Array(m);
+
+    // RS@k: one counting pass bounds every positive's rank from below; those out of reach of
+    // every k are settled here (rank +inf gives sigmoid(-50) below, with zero gradient).
+    let inReach = m;
+    if (isRsk) {
+      const above = new Int32Array(m);
+      const level = new Float64Array(m);
+      for (let t = 0; t < m; t++) level[t] = scores[sOff + anchors[t]!]!;
+      for (let j = 0; j < n; j++) {
+        const v = scores[sOff + j]!;
+        for (let t = 0; t < m; t++) if (v >= level[t]!) above[t]!++;
+      }
+      for (let t = 0; t < m; t++) {
+        const sa = scores[sOff + anchors[t]!]!;
+        // The anchor itself and a left-out query column were counted but are not in its rank sum.
+        const c = above[t]! - 1 - (skipCol >= 0 && scores[sOff + skipCol]! >= sa ? 1 : 0);
+        if (1 + 0.5 * c > reach) {
+          rankAll[t] = Number.POSITIVE_INFINITY;
+          inReach--;
+        }
+      }
+    }
 
     let lo = Number.POSITIVE_INFINITY;
     let hi = Number.NEGATIVE_INFINITY;
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; inReach > 0 && j < n; j++) {
       const v = scores[sOff + j]!;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     const centre = 0.5 * (lo + hi);
-    const factorised = (hi - lo) * invTau < 1200;
-    if (factorised) for (let j = 0; j < n; j++) colExp[j] = Math.exp(-(scores[sOff + j]! - centre) * invTau);
+    const factorised = inReach > 0 && (hi - lo) * invTau < 1200;
+    if (factorised) colExp.fill(0); // 0 = not computed yet (the factors never underflow to 0)
 
     // Forward: rank sums (and Smooth-AP's positive rank sums) per anchor; sigmoid' per pair.
-    const rankAll = new Float64Array(m);
-    const rankPos = new Float64Array(m);
     for (let t = 0; t < m; t++) {
+      if (rankAll[t] === Number.POSITIVE_INFINITY) continue;
       const a = anchors[t]!;
       const sa = scores[sOff + a]!;
       const fa = factorised ? Math.exp((sa - centre) * invTau) : 0;
       const dOff = t * n;
-      if (isRsk) {
-        let above = 0;
-        for (let j = 0; j < n; j++) if (scores[sOff + j]! >= sa && j !== a && j !== skipCol) above++;
-        if (1 + 0.5 * above > reach) {
-          rankAll[t] = Number.POSITIVE_INFINITY; // out of reach: sigmoid(-50) for every k, no gradient
-          continue;
-        }
-      }
       let rAll = 1;
       let rPos = 1;
       for (let j = 0; j < n; j++) {
@@ -134,7 +149,13 @@ export function rankingKernel(task: KernelTask): void {
           sg = sigLo;
           deriv[dOff + j] = 0;
         } else {
-          sg = 1 / (1 + (factorised ? colExp[j]! * fa : Math.exp(-z)));
+          let x: number;
+          if (factorised) {
+            let ce = colExp[j]!;
+            if (ce === 0) ce = colExp[j] = Math.exp(-(scores[sOff + j]! - centre) * invTau);
+            x = ce * fa;
+          } else x = Math.exp(-z);
+          sg = 1 / (1 + x);
           deriv[dOff + j] = sg * (1 - sg);
         }
         rAll += sg;

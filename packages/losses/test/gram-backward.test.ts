@@ -1,0 +1,44 @@
+import { tf, useBackend } from '@recallkit/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gramBackward } from '../src/fused/index';
+import { maxAbsDiff, seeded } from './brute';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+/** (G + G^T) E by plain float64 loops: the value every path of gramBackward must produce. */
+function reference(g: Float32Array, e: Float32Array, n: number, dim: number): Float64Array {
+  const out = new Float64Array(n * dim);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      const h = g[i * n + j]! + g[j * n + i]!;
+      for (let c = 0; c < dim; c++) out[i * dim + c]! += h * e[j * dim + c]!;
+    }
+  return out;
+}
+
+describe('d loss / d E from the kernel output G', () => {
+  const n = 60;
+  const dim = 7;
+  const rand = seeded(41);
+  const e = Float32Array.from({ length: n * dim }, () => rand() - 0.5);
+
+  it.each([
+    ['dense (row blocks)', 1, 1],
+    ['row-sparse (two small products)', 0.15, 1],
+    ['entrywise sparse (plain JS)', 1, 0.03],
+  ])('%s', (_, rowShare, entryShare) => {
+    const g = new Float32Array(n * n);
+    const rowTouched = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      if (rand() >= rowShare && i !== 0) continue;
+      rowTouched[i] = 1;
+      for (let j = 0; j < n; j++) if (rand() < entryShare || j === i) g[i * n + j] = rand() - 0.5;
+    }
+    const x = tf.tensor2d(e, [n, dim]);
+    const got = gramBackward({ loss: 0, grad: g, rowTouched }, x, 25 * n);
+    expect(maxAbsDiff(got.dataSync(), reference(g, e, n, dim))).toBeLessThan(1e-5);
+    tf.dispose([x, got]);
+  });
+});
