@@ -176,7 +176,11 @@ function sparseGramBackward(grad: Float32Array, rows: number[], e: tf.Tensor2D):
  * scatter_R(G_R E) + G_R^T E_R, which costs 2 |R| / B of the dense product; otherwise row block by
  * row block, (G + G^T)[block] E, so no B x B tensor is ever allocated.
  */
-export function gramBackward({ grad, rowTouched }: FusedResult, e: tf.Tensor2D, blockElements: number): tf.Tensor2D {
+export function gramBackward(
+  { grad, rowTouched }: FusedResult,
+  e: tf.Tensor2D,
+  blockElements: number,
+): tf.Tensor2D {
   const [n, dim] = e.shape;
   const rows: number[] = [];
   rowTouched.forEach((t, i) => {
