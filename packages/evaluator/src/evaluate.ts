@@ -1,4 +1,4 @@
-import { RecallkitError } from '@recallkit/core';
+import { RecallkitError, tf } from '@recallkit/core';
 import { kMeans, normalizedMutualInformation } from './clustering';
 import { exactSearcher } from './exact';
 import { faissAvailable, faissSearcher } from './faiss';
@@ -111,12 +111,17 @@ function checkOptions(options: EvaluateOptions): {
   return { ks, metrics, similarity };
 }
 
-function createSearcher(index: string | undefined, gallery: Matrix, similarity: Similarity): Searcher {
-  if (index === 'exact') return exactSearcher(gallery, similarity);
-  if (index === 'faiss') return faissSearcher(gallery, similarity);
-  if (index === undefined) {
-    return faissAvailable() ? faissSearcher(gallery, similarity) : exactSearcher(gallery, similarity);
+async function createSearcher(
+  index: string | undefined,
+  gallery: Matrix,
+  similarity: Similarity,
+): Promise<Searcher> {
+  if (index === 'exact' || (index === undefined && !faissAvailable())) {
+    await tf.ready(); // initialises the preferred backend when none was chosen
+    return exactSearcher(gallery, similarity);
   }
+  if (index === 'faiss') return faissSearcher(gallery, similarity);
+  if (index === undefined) return faissSearcher(gallery, similarity);
   if (typeof index !== 'string' || index.trim() === '') {
     throw new RecallkitError(
       'BAD_OPTION',
@@ -197,7 +202,7 @@ export async function evaluate(
 
   const started = performance.now();
   const tally = createTally(ks);
-  const searcher = createSearcher(options.index, gallery, similarity);
+  const searcher = await createSearcher(options.index, gallery, similarity);
   let deepQueries: number;
   try {
     deepQueries = await scanQueries(
@@ -229,7 +234,7 @@ export async function evaluate(
       iterations: options.kMeansIterations ?? 20,
       rng: createRng(options.seed ?? 0),
       assign: async (centroids) => {
-        const assigner = createSearcher(flat, centroids, 'negSqL2');
+        const assigner = await createSearcher(flat, centroids, 'negSqL2');
         try {
           const out = new Int32Array(queries.rows);
           const rows =
