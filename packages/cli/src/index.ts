@@ -1,1 +1,12 @@
-export {};
+export { writeFileAtomic } from './atomic';
+export { type BenchEvent, type BenchOptions, type BenchResult, runBench } from './bench';
+export { registerBuiltins } from './builtins';
+export { experimentFromObject, loadExperiment, parseConfigText, readExperimentFile } from './config';
+export { collectInfo, formatInfo, type Info } from './info';
+export { type Job, runJob } from './jobs';
+export { buildModel, embedDataset, type RunOptions, runExperiment, type ScheduleConfig } from './pipeline';
+export { loadPlugins, type PluginModule } from './plugins';
+export { createProgram, type Io, main } from './program';
+export { curvesChart, htmlReport, markdownTable, recallChart, svgToPng, writeReport } from './report/index';
+export { type RunResult, type Stat, type Summary, stat, summarise } from './results';
+export type * from './types';

@@ -1,0 +1,218 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RecallkitError } from '@recallkit/core';
+import type { Experiment, Registry } from '@recallkit/registry';
+import { loadExperiment } from './config';
+import { type Job, type JobProgress, runJob } from './jobs';
+import { type ReportPaths, writeReport } from './report/index';
+import type { RunResult, Summary } from './results';
+import type { FromWorker, ToWorker } from './worker';
+
+export interface BenchOptions {
+  /** Folder of the report. */
+  readonly out: string;
+  /** Seeds to run (default: the first config's `seeds`). */
+  readonly seeds?: readonly number[];
+  /** Overrides every config's `train.epochs`. */
+  readonly epochs?: number;
+  /** Worker processes (default: min(2, cores)); 0 or 1 runs every job in this process. */
+  readonly workers?: number;
+  /** Add the untrained network as a floor row (default true). */
+  readonly floor?: boolean;
+  readonly title?: string;
+  readonly onEvent?: (event: BenchEvent) => void;
+}
+
+export type BenchEvent =
+  | { type: 'start'; jobs: number; workers: number }
+  | { type: 'job-start'; worker: number; job: Job; label: string }
+  | { type: 'job-progress'; worker: number; progress: JobProgress }
+  | { type: 'job-done'; worker: number; label: string; result: RunResult; done: number; total: number };
+
+export interface BenchResult {
+  readonly paths: ReportPaths;
+  readonly table: string;
+  readonly summaries: Summary[];
+  readonly wallSeconds: number;
+}
+
+/** The parts that must agree for a comparison to be fair: data, model and training budget. */
+function budgetOf(e: Experiment): Record<string, unknown> {
+  const c = e.components;
+  return {
+    dataset: c.dataset,
+    sampler: c.sampler,
+    backbone: c.backbone,
+    head: c.head ?? null,
+    epochs: e.train.epochs,
+  };
+}
+
+function checkComparable(experiments: readonly Experiment[], paths: readonly string[]): void {
+  const reference = budgetOf(experiments[0]!);
+  experiments.forEach((experiment, i) => {
+    const budget = budgetOf(experiment);
+    for (const key of Object.keys(reference)) {
+      if (JSON.stringify(budget[key]) !== JSON.stringify(reference[key])) {
+        throw new RecallkitError(
+          'BENCH_NOT_COMPARABLE',
+          `bench compares configs on the same data, model and budget, but '${key}' of ${paths[i]} ` +
+            `(${JSON.stringify(budget[key])}) differs from ${paths[0]} (${JSON.stringify(reference[key])})`,
+        );
+      }
+    }
+  });
+  const names = experiments.map((e) => e.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) throw new RecallkitError('BENCH_DUPLICATE', `two configs are named '${duplicate}'`);
+}
+
+/** The built CLI script that worker processes run, or undefined when running from sources. */
+function workerScript(): string | undefined {
+  const script = fileURLToPath(new URL('./cli.js', import.meta.url));
+  return existsSync(script) ? script : undefined;
+}
+
+const jobLabel = (job: Job, name: string) => `${job.train ? name : 'untrained'} seed ${job.seed}`;
+
+/**
+ * Runs several experiments on the same data, model and budget, over several seeds (plus the
+ * untrained network as a floor), spread over worker processes, then writes the comparison report.
+ */
+export async function runBench(
+  configs: readonly string[],
+  registry: Registry,
+  options: BenchOptions,
+): Promise<BenchResult> {
+  if (configs.length === 0)
+    throw new RecallkitError('BENCH_NO_CONFIG', 'bench needs at least one experiment file');
+  const experiments: Experiment[] = [];
+  for (const config of configs) experiments.push(await loadExperiment(config, registry));
+  checkComparable(experiments, configs);
+  const seeds = options.seeds ?? experiments[0]!.seeds;
+  const epochs = options.epochs;
+  const names = new Map(configs.map((c, i) => [c, experiments[i]!.name]));
+  const jobs: Job[] = [];
+  for (const seed of seeds) {
+    if (options.floor ?? true) jobs.push({ config: configs[0]!, seed, train: false });
+    for (const config of configs)
+      jobs.push({ config, seed, train: true, ...(epochs === undefined ? {} : { epochs }) });
+  }
+  const emit = options.onEvent ?? (() => {});
+  const script = workerScript();
+  const wanted = options.workers ?? Math.min(2, availableParallelism());
+  const workers = script && wanted > 1 ? Math.min(wanted, jobs.length) : 1;
+  emit({ type: 'start', jobs: jobs.length, workers });
+
+  const started = performance.now();
+  const results: (RunResult | undefined)[] = new Array(jobs.length);
+  let next = 0;
+  let done = 0;
+  const finish = (worker: number, index: number, result: RunResult) => {
+    results[index] = result;
+    done += 1;
+    emit({
+      type: 'job-done',
+      worker,
+      label: jobLabel(jobs[index]!, names.get(jobs[index]!.config)!),
+      result,
+      done,
+      total: jobs.length,
+    });
+  };
+
+  if (workers <= 1) {
+    for (; next < jobs.length; next++) {
+      const job = jobs[next]!;
+      emit({ type: 'job-start', worker: 0, job, label: jobLabel(job, names.get(job.config)!) });
+      finish(
+        0,
+        next,
+        await runJob(job, registry, (progress) => emit({ type: 'job-progress', worker: 0, progress })),
+      );
+    }
+  } else {
+    await runInWorkers(script!, workers, jobs, names, emit, finish, () => next++);
+  }
+  const runs = results.filter((r): r is RunResult => r !== undefined);
+  const wallSeconds = (performance.now() - started) / 1000;
+  const first = experiments[0]!;
+  const trainedEpochs = epochs ?? first.train.epochs;
+  const notes = [
+    `${experiments.map((e) => e.name).join(', ')}: same dataset (${first.components.dataset.id}), sampler ` +
+      `(${first.components.sampler.id} ${JSON.stringify(first.components.sampler.options)}), backbone ` +
+      `(${first.components.backbone.id}) and budget (${trainedEpochs} epoch${trainedEpochs === 1 ? '' : 's'}), ` +
+      `seeds ${seeds.join(', ')}, on the ${runs[0]?.backend ?? '?'} backend.`,
+    `Bench wall time ${wallSeconds.toFixed(0)} s with ${workers} worker process${workers === 1 ? '' : 'es'}.`,
+  ];
+  const report = await writeReport(options.out, {
+    title: options.title ?? `Recallkit bench: ${experiments.map((e) => e.name).join(' vs ')}`,
+    notes,
+    runs,
+    meta: {
+      configs: configs.map((c) => basename(c)),
+      seeds,
+      epochs: trainedEpochs,
+      workers,
+      wallSeconds,
+      node: process.version,
+      cores: availableParallelism(),
+    },
+  });
+  return { ...report, wallSeconds };
+}
+
+async function runInWorkers(
+  script: string,
+  count: number,
+  jobs: readonly Job[],
+  names: ReadonlyMap<string, string>,
+  emit: (event: BenchEvent) => void,
+  finish: (worker: number, index: number, result: RunResult) => void,
+  take: () => number,
+): Promise<void> {
+  const children: ChildProcess[] = [];
+  let failure: Error | undefined;
+  const serve = (worker: number) =>
+    new Promise<void>((resolve, reject) => {
+      const child = fork(script, ['__worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.push(child);
+      let current = -1;
+      const dispatch = () => {
+        current = failure ? jobs.length : take();
+        if (current >= jobs.length) {
+          child.send({ type: 'exit' } satisfies ToWorker);
+          return;
+        }
+        const job = jobs[current]!;
+        emit({ type: 'job-start', worker, job, label: jobLabel(job, names.get(job.config)!) });
+        child.send({ type: 'job', id: current, job } satisfies ToWorker);
+      };
+      child.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') dispatch();
+        else if (message.type === 'progress') emit({ type: 'job-progress', worker, progress: message });
+        else if (message.type === 'result') {
+          finish(worker, message.id, message.result);
+          dispatch();
+        } else if (message.type === 'error') {
+          failure ??= new RecallkitError(message.code ?? 'BENCH_JOB_FAILED', message.message);
+          child.send({ type: 'exit' } satisfies ToWorker);
+        }
+      });
+      child.on('exit', (code) => {
+        if (failure) reject(failure);
+        else if (code !== 0)
+          reject(new RecallkitError('BENCH_WORKER_DIED', `bench worker ${worker} exited with code ${code}`));
+        else resolve();
+      });
+      child.on('error', reject);
+    });
+  try {
+    await Promise.all(Array.from({ length: count }, (_, i) => serve(i)));
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill();
+  }
+}

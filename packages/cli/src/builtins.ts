@@ -1,0 +1,188 @@
+import { type BackendName, useBackend } from '@recallkit/core';
+import { mnistClassDisjoint, mPerClassSampler, rskSampler } from '@recallkit/datasets';
+import type { OptimizerConfig } from '@recallkit/engine';
+import { evaluate } from '@recallkit/evaluator';
+import { contrastive, recallAtKSurrogate, smoothAP } from '@recallkit/losses';
+import { simix } from '@recallkit/mixup';
+import { mlp, smallCnn, withEmbeddingHead } from '@recallkit/models';
+import { type Registry, registry as sharedRegistry } from '@recallkit/registry';
+import { z } from 'zod';
+import type { ScheduleConfig } from './pipeline';
+import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator } from './types';
+
+declare module '@recallkit/registry' {
+  interface ComponentTypes {
+    backend: string;
+    dataset: DatasetSplits;
+    sampler: BatchSampler;
+    backbone: import('@recallkit/core').tf.LayersModel;
+    head: import('@recallkit/core').tf.LayersModel;
+    loss: EmbeddingLoss;
+    mixup: EmbeddingLoss;
+    optimizer: OptimizerConfig;
+    schedule: ScheduleConfig;
+    evaluator: Evaluator;
+  }
+}
+
+const positiveInt = z.number().int().positive();
+const seedOf = (context: { seed?: unknown }): number => (typeof context.seed === 'number' ? context.seed : 0);
+const digits = z.array(z.number().int().min(0).max(9)).min(2);
+const rankingOptions = {
+  implementation: z.enum(['auto', 'fused', 'composite']).optional(),
+  threads: positiveInt.optional(),
+  normalize: z.boolean().optional(),
+};
+
+/** Registers Recallkit's own components (idempotent per registry). */
+export function registerBuiltins(registry: Registry = sharedRegistry): Registry {
+  if (registry.has('loss:rsk')) return registry;
+
+  for (const name of ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const) {
+    registry.register('backend', name, {
+      schema: z.strictObject({}),
+      create: () => useBackend(name as BackendName),
+      description: `TensorFlow.js '${name}' backend`,
+    });
+  }
+
+  registry.register('dataset', 'mnist-class-disjoint', {
+    schema: z.strictObject({
+      trainClasses: digits.default([0, 1, 2, 3, 4]),
+      testClasses: digits.default([5, 6, 7, 8, 9]),
+      dir: z.string().optional(),
+    }),
+    create: (o) => mnistClassDisjoint(o),
+    aliases: ['mnist'],
+    description: 'MNIST, train on the train images of some digits, test on the t10k images of the others',
+  });
+
+  const classBalanced = z.strictObject({ classesPerBatch: positiveInt, samplesPerClass: positiveInt });
+  registry.register('sampler', 'rsk', {
+    schema: classBalanced,
+    create: (o, c: { labels: Int32Array; seed?: number }) =>
+      rskSampler({ ...o, labels: c.labels, seed: seedOf(c) }),
+    description: "the RS@k authors' sampler: C classes x m images, each image once per epoch",
+  });
+  registry.register('sampler', 'm-per-class', {
+    schema: classBalanced.extend({ lengthBeforeNewIter: positiveInt.optional() }),
+    create: (o, c: { labels: Int32Array; seed?: number }) =>
+      mPerClassSampler({ ...o, labels: c.labels, seed: seedOf(c) }),
+    description: 'pytorch-metric-learning style m-per-class sampler',
+  });
+
+  const shape3 = z.tuple([positiveInt, positiveInt, positiveInt]);
+  registry.register('backbone', 'small-cnn', {
+    schema: z.strictObject({ embeddingDim: positiveInt.default(128) }),
+    create: (o, c: { inputShape?: number[]; seed?: number }) =>
+      smallCnn({
+        ...o,
+        seed: seedOf(c),
+        ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
+      }),
+    aliases: ['smallCnn'],
+    description: 'conv3x3-32, conv3x3-64, dense, L2 norm (the MNIST peer network)',
+  });
+  registry.register('backbone', 'mlp', {
+    schema: z.strictObject({
+      hidden: z.array(positiveInt).default([256]),
+      embeddingDim: positiveInt.default(128),
+      activation: z.enum(['relu', 'gelu', 'tanh', 'elu']).default('relu'),
+    }),
+    create: (o, c: { inputShape?: number[]; seed?: number }) =>
+      mlp({ ...o, seed: seedOf(c), ...(c.inputShape ? { inputShape: c.inputShape } : {}) }),
+  });
+
+  registry.register('head', 'embedding-head', {
+    schema: z.strictObject({
+      embeddingDim: positiveInt.default(512),
+      pooling: z.enum(['gem', 'avg', 'max', 'none']).optional(),
+      p: z.number().positive().default(3),
+      trainableP: z.boolean().default(true),
+      layerNorm: z.boolean().default(true),
+    }),
+    create: (o, c: { trunk: import('@recallkit/core').tf.LayersModel; seed?: number }) =>
+      withEmbeddingHead(c.trunk, { ...o, seed: seedOf(c) }),
+    description: "the paper's head: GeM pooling, LayerNorm, linear, L2 norm",
+  });
+
+  registry.register('loss', 'rsk', {
+    schema: z.strictObject({
+      k: z.array(positiveInt).min(1).default([1, 2, 4, 8, 16]),
+      tauRank: z.number().positive().default(0.01),
+      tauK: z.union([z.number().positive(), z.array(z.number().positive())]).default(1),
+      includeQueryInRank: z.boolean().default(true),
+      ...rankingOptions,
+    }),
+    create: (o) => recallAtKSurrogate(o),
+    aliases: ['recall-at-k', 'recallatk'],
+    description: 'Recall@k surrogate (Patel et al., CVPR 2022)',
+  });
+  registry.register('loss', 'smoothap', {
+    schema: z.strictObject({ tau: z.number().positive().default(0.01), ...rankingOptions }),
+    create: (o) => smoothAP(o),
+    aliases: ['smooth-ap'],
+    description: 'Smooth-AP (Brown et al., ECCV 2020)',
+  });
+  registry.register('loss', 'contrastive', {
+    schema: z.strictObject({
+      posMargin: z.number().default(0.9),
+      negMargin: z.number().default(0.6),
+    }),
+    create: (o) => contrastive(o),
+    description: 'contrastive loss on cosine similarity',
+  });
+
+  registry.register('mixup', 'simix', {
+    schema: z.strictObject({
+      pairs: z.union([z.literal('all'), positiveInt]).default('all'),
+      crossClass: z.number().int().nonnegative().default(0),
+      side: z.enum(['both', 'database']).default('both'),
+    }),
+    create: (o, c: { loss: EmbeddingLoss; seed?: number }) =>
+      simix(c.loss as Parameters<typeof simix>[0], { ...o, seed: `simix:${seedOf(c)}` }),
+    description: 'similarity mixup (SiMix) on the ranking core',
+  });
+
+  const adamSchema = z.strictObject({
+    lr: z.number().positive(),
+    weightDecay: z.number().nonnegative().optional(),
+    beta1: z.number().min(0).lt(1).optional(),
+    beta2: z.number().min(0).lt(1).optional(),
+    epsilon: z.number().positive().optional(),
+  });
+  for (const type of ['adam', 'adamw'] as const) {
+    registry.register('optimizer', type, {
+      schema: adamSchema,
+      create: ({ lr, ...rest }): OptimizerConfig => ({ type, learningRate: lr, ...rest }),
+      ...(type === 'adamw' ? { aliases: ['adamW'] } : {}),
+    });
+  }
+
+  registry.register('schedule', 'step', {
+    schema: z.strictObject({
+      milestones: z.array(z.number().int().nonnegative()),
+      gamma: z.number().positive().default(0.3),
+      unit: z.enum(['epoch', 'step']).default('epoch'),
+    }),
+    create: (o): ScheduleConfig => o,
+    aliases: ['multistep'],
+    description: "multiply the learning rate by gamma at each milestone (torch's MultiStepLR)",
+  });
+
+  registry.register('evaluator', 'retrieval', {
+    schema: z.strictObject({
+      k: z.array(positiveInt).min(1).default([1, 2, 4, 8]),
+      /** 'auto' (faiss when its addon loads, else exact), 'faiss', 'exact', or a faiss factory string. */
+      index: z.string().min(1).default('auto'),
+    }),
+    create:
+      ({ k, index }): Evaluator =>
+      async (embeddings, labels) => {
+        const result = await evaluate(embeddings, labels, { k, ...(index === 'auto' ? {} : { index }) });
+        return { ...result, index: result.debug.index };
+      },
+    description: 'all-vs-all Recall@k and MAP@R on the test split (query removed)',
+  });
+  return registry;
+}

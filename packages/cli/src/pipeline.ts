@@ -1,0 +1,188 @@
+import { RecallkitError, tf } from '@recallkit/core';
+import { type OptimizerConfig, type StepInfo, Trainer } from '@recallkit/engine';
+import type { Experiment, Registry, ResolvedRef } from '@recallkit/registry';
+import type { RunResult } from './results';
+import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator, RetrievalMetrics } from './types';
+
+/** What a `schedule` component resolves to: the engine's step schedule. */
+export interface ScheduleConfig {
+  readonly milestones: number[];
+  readonly gamma: number;
+  readonly unit?: 'epoch' | 'step';
+}
+
+export interface RunOptions {
+  /** False: evaluate the freshly initialised network (the untrained floor). Default true. */
+  readonly train?: boolean;
+  /** Called after every optimiser step. */
+  readonly onStep?: (info: StepInfo & { total: number }) => void;
+  /** Show the engine's progress bar on stderr. */
+  readonly progress?: boolean;
+  /** Write checkpoints (and the final model) here. */
+  readonly checkpointDir?: string;
+  /** JSONL training log. */
+  readonly log?: string;
+  /** Called on the freshly built model before training (e.g. to load stored weights). */
+  readonly prepareModel?: (model: tf.LayersModel) => void | Promise<void>;
+  /** Name of the run in results (default: the experiment's, or '<backbone> untrained'). */
+  readonly name?: string;
+  /** Receives the trained model before it is disposed (e.g. to save it). */
+  readonly onModel?: (model: tf.LayersModel) => Promise<void>;
+}
+
+async function make<T>(registry: Registry, ref: ResolvedRef, context: Record<string, unknown>): Promise<T> {
+  return (await registry.resolve(ref.id, ref.options, context)) as T;
+}
+
+/** Builds the network of an experiment: the backbone, then the head on top of it when one is named. */
+export async function buildModel(
+  experiment: Experiment,
+  registry: Registry,
+  inputShape: number[],
+  seed: number,
+): Promise<tf.LayersModel> {
+  const { backbone, head } = experiment.components;
+  let model = await make<tf.LayersModel>(registry, backbone, { inputShape, seed });
+  if (head) model = await make<tf.LayersModel>(registry, head, { trunk: model, seed });
+  return model;
+}
+
+/** Embeds a dataset in blocks (inference mode), returning one N x D tensor. */
+export async function embedDataset(
+  model: tf.LayersModel,
+  dataset: DatasetSplits['test'],
+  blockSize = 1000,
+): Promise<tf.Tensor2D> {
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let start = 0; start < dataset.length; start += blockSize) {
+      const indices = Int32Array.from(
+        { length: Math.min(blockSize, dataset.length - start) },
+        (_, i) => start + i,
+      );
+      const images = await dataset.load(indices);
+      try {
+        parts.push(tf.tidy(() => model.predict(images, { batchSize: blockSize }) as tf.Tensor2D));
+      } finally {
+        images.dispose();
+      }
+    }
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+  } finally {
+    if (parts.length > 1) tf.dispose(parts);
+  }
+}
+
+/**
+ * Runs one experiment for one seed: selects the backend, builds data, model, sampler, loss (with
+ * mixup), optimiser and schedule from the registry, trains with the engine's multistage step,
+ * then evaluates retrieval on the test split.
+ */
+export async function runExperiment(
+  experiment: Experiment,
+  seed: number,
+  registry: Registry,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const c = experiment.components;
+  const train = options.train ?? true;
+  const backend = await make<string>(registry, c.backend, {});
+  const data = await make<DatasetSplits>(registry, c.dataset, { seed });
+  const model = await buildModel(experiment, registry, data.train.sampleShape, seed);
+  const curve: { step: number; epoch: number; loss: number }[] = [];
+  let steps = 0;
+  let trainImages = 0;
+  let trainSeconds = 0;
+  let trainCpuSeconds = 0;
+  try {
+    await options.prepareModel?.(model);
+    if (train) {
+      const sampler = await make<BatchSampler>(registry, c.sampler, { labels: data.train.labels, seed });
+      let loss = await make<EmbeddingLoss>(registry, c.loss, { seed });
+      if (c.mixup) loss = await make<EmbeddingLoss>(registry, c.mixup, { loss, seed });
+      const optimizer = await make<OptimizerConfig>(registry, c.optimizer, {});
+      const schedule = c.schedule ? await make<ScheduleConfig>(registry, c.schedule, {}) : undefined;
+      const perEpoch = sampler.batches(0).length;
+      const total = Math.max(1, Math.round(experiment.train.epochs * perEpoch));
+      const logEvery = experiment.train.logEvery;
+      const trainer = new Trainer({
+        model,
+        loss,
+        dataset: data.train,
+        sampler,
+        epochs: Math.ceil(experiment.train.epochs),
+        iterations: total,
+        ...(experiment.train.chunk ? { chunkSize: experiment.train.chunk } : {}),
+        seed,
+        optimizer,
+        ...(schedule ? { schedule: { ...schedule } } : {}),
+        progress: options.progress ?? false,
+        ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir } } : {}),
+        ...(options.log ? { log: options.log } : {}),
+        config: { experiment: experiment.name, seed },
+        onStep: (info) => {
+          if (!Number.isFinite(info.loss)) {
+            throw new RecallkitError(
+              'NON_FINITE_LOSS',
+              `${experiment.name}: the loss became ${info.loss} at step ${info.step} (epoch ${info.epoch})`,
+            );
+          }
+          if (info.step % logEvery === 0 || info.step === 1)
+            curve.push({ step: info.step, epoch: info.epoch, loss: info.loss });
+          trainImages += sampler.batchSize;
+          options.onStep?.({ ...info, total });
+        },
+      });
+      const started = performance.now();
+      const cpuStarted = process.cpuUsage();
+      try {
+        const result = await trainer.run();
+        steps = result.steps;
+      } finally {
+        trainer.dispose();
+      }
+      trainSeconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuStarted);
+      trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    }
+    await options.onModel?.(model);
+    const evaluator = await make<Evaluator>(registry, c.evaluator, {});
+    const evalStarted = performance.now();
+    const embeddings = await embedDataset(model, data.test);
+    let metrics: RetrievalMetrics;
+    try {
+      metrics = await evaluator(embeddings, data.test.labels);
+    } finally {
+      embeddings.dispose();
+    }
+    const evalSeconds = (performance.now() - evalStarted) / 1000;
+    return {
+      experiment:
+        options.name ??
+        (train ? experiment.name : `${experiment.components.backbone.id.split(':')[1]} untrained`),
+      ...(experiment.description === undefined ? {} : { description: experiment.description }),
+      seed,
+      trained: train,
+      components: Object.fromEntries(
+        Object.entries(c)
+          .filter(([, ref]) => ref)
+          .map(([kind, ref]) => [kind, ref!.id]),
+      ),
+      metrics: {
+        recall: Object.fromEntries(Object.entries(metrics.recall).map(([k, v]) => [k, v])),
+        mapAtR: metrics.mapAtR,
+      },
+      curve,
+      steps,
+      trainImages,
+      trainSeconds,
+      trainCpuSeconds,
+      imagesPerSecond: train && trainSeconds > 0 ? trainImages / trainSeconds : null,
+      evalSeconds,
+      ...(metrics.index ? { index: metrics.index } : {}),
+      backend,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,210 @@
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { RecallkitError } from '@recallkit/core';
+import { createRegistry, type Registry } from '@recallkit/registry';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { writeFileAtomic } from './atomic';
+import { runBench } from './bench';
+import { registerBuiltins } from './builtins';
+import { assignWeights, modelFile, readTrainedModel, saveTrainedModel } from './checkpoint';
+import { experimentFromObject, readExperimentFile } from './config';
+import { collectInfo, formatInfo } from './info';
+import { runExperiment } from './pipeline';
+import { benchProgress, describeRun } from './progress';
+
+const RECALLKIT_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WriteStream;
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function seedList(value: string): number[] {
+  return value.split(',').map((s) => integer(s.trim()));
+}
+
+const isConfig = (path: string) => /\.(ya?ml|json)$/i.test(path);
+
+/** Builds the `recallkit` command; `registry` defaults to a fresh one holding the built-ins. */
+export function createProgram(io: Io, registry: Registry = registerBuiltins(createRegistry())): Command {
+  const print = (text: string) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const program = new Command('recallkit')
+    .description('Train, evaluate and compare metric-learning experiments described by YAML or JSON files.')
+    .version(RECALLKIT_VERSION, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  program
+    .command('train')
+    .description('Train one experiment (one seed) and save the model, its metrics and the training log.')
+    .argument('<config>', 'experiment file (.yaml, .yml or .json)')
+    .option('--seed <n>', "seed (default: the config's first)", integer)
+    .option('--epochs <n>', "override the config's train.epochs", positive)
+    .option('--out <dir>', 'output folder (default: runs/<name>-seed<seed>)')
+    .option('--json', 'print the result as JSON')
+    .option('--no-progress', 'no progress bar')
+    .action(
+      async (
+        config: string,
+        o: { seed?: number; epochs?: number; out?: string; json?: boolean; progress: boolean },
+      ) => {
+        const raw = await readExperimentFile(config);
+        const baseDir = dirname(resolvePath(config));
+        let experiment = await experimentFromObject(raw, registry, config, baseDir);
+        if (o.epochs !== undefined)
+          experiment = { ...experiment, train: { ...experiment.train, epochs: o.epochs } };
+        const seed = o.seed ?? experiment.seeds[0]!;
+        const out = o.out ?? join('runs', `${experiment.name}-seed${seed}`);
+        await mkdir(out, { recursive: true });
+        const result = await runExperiment(experiment, seed, registry, {
+          progress: o.progress && !o.json && io.stderr.isTTY === true,
+          log: join(out, 'train.jsonl'),
+          onModel: (model) =>
+            saveTrainedModel(join(out, 'model.ckpt'), model, {
+              experiment: raw,
+              baseDir,
+              source: config,
+              seed,
+            }),
+        });
+        await writeFileAtomic(join(out, 'metrics.json'), `${JSON.stringify(result, null, 1)}\n`);
+        if (o.json) print(JSON.stringify({ out, model: join(out, 'model.ckpt'), ...result }));
+        else
+          print(`${experiment.name} seed ${seed}: ${describeRun(result)}\nsaved ${join(out, 'model.ckpt')}`);
+      },
+    );
+
+  program
+    .command('eval')
+    .description("Evaluate a model saved by 'train' (its folder or .ckpt), or a config's untrained network.")
+    .argument('<target>', "folder or .ckpt written by 'recallkit train', or an experiment file")
+    .option('--seed <n>', "initialisation seed for a config (default: the config's first)", integer)
+    .option('--json', 'print the metrics as JSON')
+    .action(async (target: string, o: { seed?: number; json?: boolean }) => {
+      let result: Awaited<ReturnType<typeof runExperiment>>;
+      if (isConfig(target)) {
+        const experiment = await experimentFromObject(
+          await readExperimentFile(target),
+          registry,
+          target,
+          dirname(resolvePath(target)),
+        );
+        result = await runExperiment(experiment, o.seed ?? experiment.seeds[0]!, registry, { train: false });
+      } else {
+        const file = await modelFile(target);
+        const { meta, weights, shapes } = await readTrainedModel(file);
+        const experiment = await experimentFromObject(meta.experiment, registry, meta.source, meta.baseDir);
+        result = await runExperiment(experiment, meta.seed, registry, {
+          train: false,
+          name: experiment.name,
+          prepareModel: (model) => assignWeights(model, weights, shapes, file),
+        });
+      }
+      if (o.json) print(JSON.stringify(result));
+      else {
+        const r = result.metrics.recall;
+        print(
+          `${result.experiment} seed ${result.seed}: ${Object.entries(r)
+            .map(([k, v]) => `R@${k} ${v.toFixed(4)}`)
+            .join(' ')} MAP@R ${result.metrics.mapAtR.toFixed(4)}`,
+        );
+      }
+    });
+
+  program
+    .command('bench')
+    .description('Compare experiments on the same data, model and budget over several seeds; write a report.')
+    .argument('<configs...>', 'experiment files')
+    .option('--out <dir>', 'report folder', join('reports', 'bench'))
+    .option('--seeds <list>', "comma-separated seeds (default: the first config's)", seedList)
+    .option('--epochs <n>', "override every config's train.epochs", positive)
+    .option('--workers <n>', 'worker processes (default: min(2, cores))', integer)
+    .option('--no-floor', 'leave out the untrained network')
+    .option('--title <text>', 'report title')
+    .option('--json', 'print the summaries and report paths as JSON')
+    .action(
+      async (
+        configs: string[],
+        o: {
+          out: string;
+          seeds?: number[];
+          epochs?: number;
+          workers?: number;
+          floor: boolean;
+          title?: string;
+          json?: boolean;
+        },
+      ) => {
+        const progress = benchProgress(io.stderr);
+        try {
+          const result = await runBench(configs, registry, {
+            out: o.out,
+            floor: o.floor,
+            onEvent: progress.onEvent,
+            ...(o.seeds ? { seeds: o.seeds } : {}),
+            ...(o.epochs ? { epochs: o.epochs } : {}),
+            ...(o.workers !== undefined ? { workers: o.workers } : {}),
+            ...(o.title ? { title: o.title } : {}),
+          });
+          progress.stop();
+          if (o.json)
+            print(
+              JSON.stringify({
+                summaries: result.summaries,
+                paths: result.paths,
+                wallSeconds: result.wallSeconds,
+              }),
+            );
+          else print(`\n${result.table}\nreport: ${result.paths.html}`);
+        } finally {
+          progress.stop();
+        }
+      },
+    );
+
+  program
+    .command('info')
+    .description('Show versions, the backend, whether faiss loaded, and the registered components.')
+    .option('--backend <name>', 'backend to initialise first (default: RECALLKIT_BACKEND or wasm)')
+    .option('--json', 'print as JSON')
+    .action(async (o: { backend?: string; json?: boolean }) => {
+      await registry.resolve(`backend:${o.backend ?? process.env['RECALLKIT_BACKEND'] ?? 'wasm'}`);
+      const info = collectInfo(registry);
+      print(o.json ? JSON.stringify(info) : formatInfo(info));
+    });
+
+  return program;
+}
+
+/** Runs the command line; returns the exit code (0 success, 1 failure, with a one-line cause on stderr). */
+export async function main(
+  argv: readonly string[],
+  io: Io = { stdout: process.stdout, stderr: process.stderr },
+  registry?: Registry,
+): Promise<number> {
+  const program = createProgram(io, registry);
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof RecallkitError ? ` [${error.code}]` : '';
+    io.stderr.write(`recallkit: ${message.replace(/\s*\n\s*/g, ' ')}${code}\n`);
+    return 1;
+  }
+}

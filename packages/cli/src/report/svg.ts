@@ -1,0 +1,196 @@
+import type { Summary } from '../results';
+
+/** Hand-built SVG charts: no plotting dependency, and the same file renders to PNG with sharp. */
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+const FLOOR_COLOUR = '#7f7f7f';
+const FONT = 'font-family="DejaVu Sans, Arial, sans-serif"';
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function colourOf(index: number, summary: Summary): string {
+  return summary.trained ? PALETTE[index % PALETTE.length]! : FLOOR_COLOUR;
+}
+
+/** About five round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  const span = hi - lo || Math.abs(hi) || 1;
+  const raw = span / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+interface Frame {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+function axes(
+  frame: Frame,
+  yLo: number,
+  yHi: number,
+  yLabel: string,
+  digits: number,
+): { svg: string; sy: (v: number) => number } {
+  const sy = (v: number) => frame.y + frame.height - ((v - yLo) / (yHi - yLo || 1)) * frame.height;
+  const parts = [
+    `<rect x="${frame.x}" y="${frame.y}" width="${frame.width}" height="${frame.height}" fill="none" stroke="#444"/>`,
+  ];
+  for (const t of niceTicks(yLo, yHi)) {
+    const y = sy(t).toFixed(1);
+    parts.push(`<line x1="${frame.x}" x2="${frame.x + frame.width}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(
+      `<text x="${frame.x - 6}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle" ${FONT}>${t.toFixed(digits)}</text>`,
+    );
+  }
+  const cx = frame.x - 48;
+  const cy = frame.y + frame.height / 2;
+  parts.push(
+    `<text x="${cx}" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 ${cx} ${cy})" ${FONT}>${escapeXml(yLabel)}</text>`,
+  );
+  return { svg: parts.join('\n'), sy };
+}
+
+function legend(summaries: readonly Summary[], x: number, y: number): string {
+  return summaries
+    .map((s, i) => {
+      const yy = y + i * 18;
+      const name = s.experiment;
+      return `<rect x="${x}" y="${yy - 9}" width="14" height="10" fill="${colourOf(i, s)}"/><text x="${x + 20}" y="${yy}" font-size="12" ${FONT}>${escapeXml(name)}</text>`;
+    })
+    .join('\n');
+}
+
+function document(width: number, height: number, title: string, body: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${width / 2}" y="22" font-size="15" font-weight="bold" text-anchor="middle" ${FONT}>${escapeXml(title)}</text>
+${body}
+</svg>
+`;
+}
+
+/**
+ * Recall@k against k (one line per experiment, error bars ± one std over seeds) beside MAP@R
+ * as bars: Recall@1 saturates on easy protocols, MAP@R does not.
+ */
+export function recallChart(summaries: readonly Summary[], title = 'Retrieval on the test classes'): string {
+  const ks = Object.keys(summaries[0]?.recall ?? {});
+  const left: Frame = { x: 70, y: 45, width: 360, height: 280 };
+  const right: Frame = { x: 520, y: 45, width: 220, height: 280 };
+  const lows = summaries.flatMap((s) => ks.map((k) => s.recall[k]!.mean - s.recall[k]!.std));
+  const highs = summaries.flatMap((s) => ks.map((k) => s.recall[k]!.mean + s.recall[k]!.std));
+  const yLo = Math.max(0, Math.min(...lows) - 0.005);
+  const yHi = Math.min(1, Math.max(...highs) + 0.005);
+  const recallAxes = axes(left, yLo, yHi, 'Recall@k', yHi - yLo < 0.05 ? 3 : 2);
+  const sx = (i: number) => left.x + ((i + 0.5) / ks.length) * left.width;
+  const parts = [recallAxes.svg];
+  ks.forEach((k, i) => {
+    parts.push(
+      `<text x="${sx(i)}" y="${left.y + left.height + 16}" font-size="11" text-anchor="middle" ${FONT}>${k}</text>`,
+    );
+  });
+  parts.push(
+    `<text x="${left.x + left.width / 2}" y="${left.y + left.height + 34}" font-size="12" text-anchor="middle" ${FONT}>k</text>`,
+  );
+  summaries.forEach((s, si) => {
+    const colour = colourOf(si, s);
+    const offset = (si - (summaries.length - 1) / 2) * 3;
+    const points = ks.map(
+      (k, i) => `${(sx(i) + offset).toFixed(1)},${recallAxes.sy(s.recall[k]!.mean).toFixed(1)}`,
+    );
+    const dash = s.trained ? '' : ' stroke-dasharray="5 4"';
+    parts.push(
+      `<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>`,
+    );
+    ks.forEach((k, i) => {
+      const { mean, std } = s.recall[k]!;
+      const x = (sx(i) + offset).toFixed(1);
+      if (std > 0) {
+        parts.push(
+          `<line x1="${x}" x2="${x}" y1="${recallAxes.sy(mean - std).toFixed(1)}" y2="${recallAxes.sy(mean + std).toFixed(1)}" stroke="${colour}"/>`,
+        );
+      }
+      parts.push(`<circle cx="${x}" cy="${recallAxes.sy(mean).toFixed(1)}" r="3" fill="${colour}"/>`);
+    });
+  });
+
+  const mapHi = Math.min(1, Math.max(...summaries.map((s) => s.mapAtR.mean + s.mapAtR.std)) * 1.1);
+  const mapAxes = axes(right, 0, mapHi, 'MAP@R', 2);
+  parts.push(mapAxes.svg);
+  const slot = right.width / Math.max(1, summaries.length);
+  summaries.forEach((s, si) => {
+    const colour = colourOf(si, s);
+    const x = right.x + si * slot + slot * 0.15;
+    const top = mapAxes.sy(s.mapAtR.mean);
+    parts.push(
+      `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${(right.y + right.height - top).toFixed(1)}" fill="${colour}"/>`,
+    );
+    if (s.mapAtR.std > 0) {
+      const cx = (x + slot * 0.35).toFixed(1);
+      parts.push(
+        `<line x1="${cx}" x2="${cx}" y1="${mapAxes.sy(s.mapAtR.mean - s.mapAtR.std).toFixed(1)}" y2="${mapAxes.sy(s.mapAtR.mean + s.mapAtR.std).toFixed(1)}" stroke="black"/>`,
+      );
+    }
+  });
+  const legendY = left.y + left.height + 60;
+  parts.push(legend(summaries, left.x, legendY));
+  return document(780, legendY + summaries.length * 18 + 10, title, parts.join('\n'));
+}
+
+/** Training loss against step, one panel per trained experiment (losses live on different scales). */
+export function curvesChart(
+  summaries: readonly Summary[],
+  title = 'Training loss (mean over seeds)',
+): string {
+  const trained = summaries
+    .map((s, i) => ({ s, colour: colourOf(i, s) }))
+    .filter(({ s }) => s.trained && s.curve.length);
+  const columns = 2;
+  const panelW = 330;
+  const panelH = 200;
+  const parts: string[] = [];
+  trained.forEach(({ s, colour }, i) => {
+    const frame: Frame = {
+      x: 75 + (i % columns) * (panelW + 90),
+      y: 60 + Math.floor(i / columns) * (panelH + 70),
+      width: panelW,
+      height: panelH,
+    };
+    const values = s.curve.map((p) => p.loss);
+    const lo = Math.min(...values);
+    const hi = Math.max(...values);
+    const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.01;
+    const { svg, sy } = axes(frame, lo - pad, hi + pad, 'loss', hi - lo < 0.05 ? 3 : 2);
+    parts.push(svg);
+    const lastStep = s.curve[s.curve.length - 1]!.step || 1;
+    const sx = (step: number) => frame.x + (step / lastStep) * frame.width;
+    parts.push(
+      `<polyline points="${s.curve.map((p) => `${sx(p.step).toFixed(1)},${sy(p.loss).toFixed(1)}`).join(' ')}" fill="none" stroke="${colour}" stroke-width="1.5"/>`,
+    );
+    parts.push(
+      `<text x="${frame.x + frame.width / 2}" y="${frame.y - 8}" font-size="13" text-anchor="middle" ${FONT}>${escapeXml(`${s.experiment} (${s.loss})`)}</text>`,
+    );
+    for (const t of niceTicks(0, lastStep, 4)) {
+      parts.push(
+        `<text x="${sx(t).toFixed(1)}" y="${frame.y + frame.height + 15}" font-size="11" text-anchor="middle" ${FONT}>${t}</text>`,
+      );
+    }
+    parts.push(
+      `<text x="${frame.x + frame.width / 2}" y="${frame.y + frame.height + 32}" font-size="12" text-anchor="middle" ${FONT}>step</text>`,
+    );
+  });
+  const rows = Math.max(1, Math.ceil(trained.length / columns));
+  const body = trained.length
+    ? parts.join('\n')
+    : `<text x="20" y="60" font-size="13" ${FONT}>no training curves</text>`;
+  return document(75 + columns * (panelW + 90), 60 + rows * (panelH + 70), title, body);
+}

@@ -1,0 +1,91 @@
+/** One training + evaluation run (one experiment, one seed), as bench and train write it. */
+export interface RunResult {
+  readonly experiment: string;
+  readonly description?: string;
+  readonly seed: number;
+  /** False for the untrained network: the floor every loss must beat. */
+  readonly trained: boolean;
+  readonly components: Readonly<Record<string, string>>;
+  readonly metrics: { readonly recall: Readonly<Record<string, number>>; readonly mapAtR: number };
+  /** Training loss per logged step. */
+  readonly curve: readonly { readonly step: number; readonly epoch: number; readonly loss: number }[];
+  readonly steps: number;
+  readonly trainImages: number;
+  readonly trainSeconds: number;
+  /** CPU time of this process while training (user + system): robust to other load on the machine. */
+  readonly trainCpuSeconds: number;
+  /** Training images per second (forward + backward + update), null when nothing was trained. */
+  readonly imagesPerSecond: number | null;
+  readonly evalSeconds: number;
+  /** The search behind the metrics, e.g. 'faiss:IndexFlatIP'. */
+  readonly index?: string;
+  readonly backend: string;
+}
+
+export interface Stat {
+  /** Number of values (seeds). */
+  readonly n: number;
+  readonly mean: number;
+  /** Sample standard deviation over seeds (0 for a single seed). */
+  readonly std: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** All seeds of one experiment. */
+export interface Summary {
+  readonly experiment: string;
+  readonly description?: string;
+  readonly trained: boolean;
+  readonly loss: string;
+  readonly seeds: readonly number[];
+  readonly recall: Readonly<Record<string, Stat>>;
+  readonly mapAtR: Stat;
+  readonly imagesPerSecond: Stat | null;
+  readonly trainSeconds: Stat;
+  /** Training loss per logged step, averaged over seeds (steps present in every seed). */
+  readonly curve: readonly { readonly step: number; readonly loss: number }[];
+}
+
+export function stat(values: readonly number[]): Stat {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  return { n, mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** Groups runs by experiment (in first-seen order) and summarises each over its seeds. */
+export function summarise(runs: readonly RunResult[]): Summary[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const run of runs) {
+    const group = groups.get(run.experiment) ?? [];
+    group.push(run);
+    groups.set(run.experiment, group);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    const sorted = [...group].sort((a, b) => a.seed - b.seed);
+    const ks = Object.keys(first.metrics.recall);
+    const recall = Object.fromEntries(
+      ks.map((k) => [k, stat(sorted.map((r) => r.metrics.recall[k] ?? Number.NaN))]),
+    );
+    const speeds = sorted.map((r) => r.imagesPerSecond).filter((v): v is number => v !== null);
+    const steps = Math.min(...sorted.map((r) => r.curve.length));
+    const curve = Array.from({ length: Number.isFinite(steps) ? steps : 0 }, (_, i) => ({
+      step: first.curve[i]!.step,
+      loss: sorted.reduce((a, r) => a + r.curve[i]!.loss, 0) / sorted.length,
+    }));
+    return {
+      experiment: first.experiment,
+      ...(first.description === undefined ? {} : { description: first.description }),
+      trained: first.trained,
+      loss: first.trained ? (first.components['loss'] ?? '') : 'none',
+      seeds: sorted.map((r) => r.seed),
+      recall,
+      mapAtR: stat(sorted.map((r) => r.metrics.mapAtR)),
+      imagesPerSecond: speeds.length ? stat(speeds) : null,
+      trainSeconds: stat(sorted.map((r) => r.trainSeconds)),
+      curve,
+    };
+  });
+}
