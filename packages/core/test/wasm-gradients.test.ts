@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { assertNoTensorLeaks, createRng, tf, useBackend } from '../src/index';
+import {
+  assertNoTensorLeaks,
+  createRng,
+  registerWasmGradientKernels,
+  tf,
+  useBackend,
+  wasmGradientKernels,
+} from '../src/index';
 
 type Attrs = Record<string, unknown>;
 type Inputs = Record<string, { shape: number[]; dtype?: 'float32' | 'int32'; values: ArrayLike<number> }>;
@@ -270,5 +277,22 @@ describe('wasm matMul with transposes (explicit Transpose, then a plain product)
       );
       expect(fusedErr, `fused ${batch}x${m}x${k}x${n}`).toBeLessThan(1e-5);
     }
+  });
+});
+
+describe('registration', () => {
+  it('every listed kernel is registered for wasm, and registering again changes nothing', () => {
+    const before = wasmGradientKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
+    for (const f of before) expect(typeof f).toBe('function');
+    registerWasmGradientKernels();
+    expect(wasmGradientKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc)).toEqual(before);
+    expect(wasmGradientKernels).toEqual(
+      expect.arrayContaining([
+        'Conv2DBackpropFilter',
+        'DepthwiseConv2dNativeBackpropFilter',
+        'DepthwiseConv2dNativeBackpropInput',
+        'UnsortedSegmentSum',
+      ]),
+    );
   });
 });
