@@ -189,8 +189,9 @@ export function gramBackward(
   if (rows.length === 0) return tf.zeros([n, dim]);
   let nonZero = 0;
   for (const r of rows) for (let j = r * n; j < (r + 1) * n; j++) if (grad[j] !== 0) nonZero++;
-  // A plain-JS sparse product costs about 10x more per multiply than wasm's matMul.
-  if (nonZero * 10 < rows.length * n) return sparseGramBackward(grad, rows, e);
+  // A multiply in the plain-JS sparse product costs about 15x one in wasm's matMul; it does two
+  // per non-zero, the row-sparse path 2 x rows per column.
+  if (nonZero * 15 < rows.length * n) return sparseGramBackward(grad, rows, e);
   if (rows.length <= n / 3) {
     const compact = new Float32Array(rows.length * n);
     rows.forEach((r, i) => {

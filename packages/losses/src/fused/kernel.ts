@@ -237,7 +237,16 @@ export function rankingKernel(task: KernelTask): void {
       }
       rowGrad[a] = rowGrad[a]! - total;
     }
-    for (let j = 0; j < n; j++) grad[off + j] = rowGrad[j]!;
+    // Entries below 1e-12 of the row's largest (pairs deep in the sigmoid's tail, sigmoid' < e^-27)
+    // are written as exact zeros: far below float32 rounding even summed over a whole row, and
+    // they make G entrywise sparse, which the embedding gradient exploits.
+    let rowMax = 0;
+    for (let j = 0; j < n; j++) rowMax = Math.max(rowMax, Math.abs(rowGrad[j]!));
+    const cutoff = rowMax * 1e-12;
+    for (let j = 0; j < n; j++) {
+      const v = rowGrad[j]!;
+      if (v >= cutoff || v <= -cutoff) grad[off + j] = v;
+    }
     if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 0;
   }
 }
