@@ -1,5 +1,5 @@
+import type { Rng } from '@recallkit/core';
 import type { Matrix } from './input';
-import type { Rng } from './rng';
 
 /** Nearest centroid (squared L2) of every row of the data, given the centroids. */
 export type Assign = (centroids: Matrix) => Promise<Int32Array>;

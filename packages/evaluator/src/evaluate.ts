@@ -1,4 +1,4 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { createRng, RecallkitError, tf } from '@recallkit/core';
 import { kMeans, normalizedMutualInformation } from './clustering';
 import { exactSearcher } from './exact';
 import { faissAvailable, faissSearcher } from './faiss';
@@ -11,7 +11,6 @@ import {
   toMatrix,
 } from './input';
 import { createTally } from './metrics';
-import { createRng } from './rng';
 import { MIN_ROWS_PER_SEARCH, scanQueries } from './scan';
 import { rowBlocks, type Searcher, type Similarity, sliceRows } from './search';
 
