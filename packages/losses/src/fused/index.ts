@@ -3,6 +3,7 @@ import { unaryCustomGrad } from '../custom-grad';
 import type { Positives } from '../positives';
 import { assertFiniteRows } from '../positives';
 import { kernelTask, type RankingSpec } from '../ranking';
+import { gramRowBlocks } from './gram-rows';
 import { defaultWorkerCount, KernelRun, shared } from './pool';
 
 /** Below this many (anchor, column) pairs a second thread costs more than it saves. */
@@ -111,8 +112,8 @@ export function fusedOnScores(
 
 /**
  * The ranking loss of a batch against itself (scores = E E^T, the query's own column is its row
- * index), fused with the similarity. The similarity matrix is never held whole: each row block is
- * multiplied, read back and handed to the kernel. The gradient d loss / d E = (G + G^T) E is one
+ * index), fused with the similarity. The similarity matrix is never a tensor: each row block is
+ * multiplied (upper triangle only), read back and handed to the kernel. The gradient d loss / d E = (G + G^T) E is one
  * matMul per row block (or two small ones when G is row-sparse) instead of autograd's two.
  */
 export function fusedOnEmbeddings(
@@ -128,11 +129,10 @@ export function fusedOnEmbeddings(
   const f = unaryCustomGrad((e: tf.Tensor, save: tf.GradSaveFunc) => {
     save([e]);
     // Materialised transpose: wasm's matMul(a, b, false, true) is about 10x slower.
-    const eT = tf.transpose(e);
+    const eT = tf.transpose(e) as tf.Tensor2D;
+    const gramRows = gramRowBlocks(e as tf.Tensor2D, eT);
     const result = fusedRanking(spec, ks, rows, rows, positives, self, threads, blockElements, (r0, r1) => {
-      const block = tf.tidy(() => tf.matMul(tf.slice(e, [r0, 0], [r1 - r0, -1]), eT));
-      const data = block.dataSync() as Float32Array;
-      block.dispose();
+      const data = gramRows(r0, r1);
       assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
       return data;
     });
