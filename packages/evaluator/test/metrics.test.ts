@@ -1,4 +1,4 @@
-import { tf, useBackend } from '@recallkit/core';
+import { assertNoTensorLeaks, tf, useBackend } from '@recallkit/core';
 import { type EvaluationResult, evaluate, faissAvailable } from '@recallkit/evaluator';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bruteForce, randomRows, type Sim } from './brute-force';
@@ -54,6 +54,19 @@ describe('evaluate against a brute-force computation', () => {
       expect(result.debug.deepQueries).toBeGreaterThan(0);
     });
   }
+
+  it('leaves no tensor behind on the exact path, NMI included', async () => {
+    await assertNoTensorLeaks(() =>
+      evaluate(x, labels, { index: 'exact', similarity: 'negSqL2', metrics: ['nmi'], k: [1, 300] }),
+    );
+  });
+
+  it('streams small query blocks through the exact search with the same result', async () => {
+    const whole = await evaluate(x, labels, { index: 'exact' });
+    const blocks = await evaluate(x, labels, { index: 'exact', blockRows: 20 });
+    expect(blocks.recall).toEqual(whole.recall);
+    expect(blocks.mapAtR).toBe(whole.mapAtR);
+  });
 
   it('accepts a tensor, a Float32Array with dim, and rows alike', async () => {
     const flat = Float32Array.from(x.flat());
