@@ -1,6 +1,7 @@
 /**
  * Gradient kernels that `@tensorflow/tfjs-backend-wasm` 4.22 lacks, registered for `wasm` as a side
- * effect of importing `@recallkit/core` so that conv nets (and `tf.gather`) train there.
+ * effect of importing `@recallkit/core` so that conv nets (and `tf.gather`) train there; plus
+ * faster stand-ins for two that it has (Conv2DBackpropInput, and matMul with transposed operands).
  *
  * Each kernel is composed from kernels wasm already has (Conv2D, DepthwiseConv2dNative, Transpose,
  * PadV2, Slice, Reverse, Sum, ScatterNd, GatherV2), called directly on the backend's tensor data,
@@ -9,7 +10,9 @@
  *   the output gradient as filter, the roles of stride and dilation swapped;
  * - a depthwise input gradient is a depthwise convolution of the zero-upsampled output gradient
  *   with the spatially flipped filter;
- * - UnsortedSegmentSum is ScatterNd, which accumulates duplicate indices.
+ * - UnsortedSegmentSum is ScatterNd, which accumulates duplicate indices;
+ * - a conv input gradient is a convolution of the zero-upsampled output gradient with the
+ *   flipped filter, its input and output channels swapped.
  */
 import type {
   Conv2DBackpropFilterAttrs,
