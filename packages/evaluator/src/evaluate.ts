@@ -119,8 +119,7 @@ async function createSearcher(
     await tf.ready(); // initialises the preferred backend when none was chosen
     return exactSearcher(gallery, similarity);
   }
-  if (index === 'faiss') return faissSearcher(gallery, similarity);
-  if (index === undefined) return faissSearcher(gallery, similarity);
+  if (index === 'faiss' || index === undefined) return faissSearcher(gallery, similarity);
   if (typeof index !== 'string' || index.trim() === '') {
     throw new RecallkitError(
       'BAD_OPTION',
@@ -191,9 +190,9 @@ export async function evaluate(
   const depth = Math.min(candidates, Math.max(maxK, maxR), options.depth ?? Number.POSITIVE_INFINITY);
   const warnings: string[] = [];
   if (depth < maxR) {
-    warnings.push(
-      `searched depth ${depth} is below the largest R (${maxR}): R-Precision and MAP@R are lower bounds`,
-    );
+    const warning = `searched depth ${depth} is below the largest R (${maxR}): R-Precision and MAP@R are lower bounds`;
+    warnings.push(warning);
+    process.emitWarning(warning, { code: 'RECALLKIT_DEPTH_BELOW_R' });
   }
   if (candidates === 0) {
     throw new RecallkitError('BAD_EMBEDDINGS', 'all-vs-all evaluation needs at least two embeddings');
