@@ -49,6 +49,7 @@ export function planMixup(
   options: MixupOptions,
   { rng, alphas }: PlanSources,
 ): MixPlan {
+  checkMixupOptions(options);
   const { pairs = 'all', crossClass = 0, side = 'both' } = options;
   const { classOf, members } = groupByClass(labels);
   const first: number[] = [];
@@ -97,6 +98,25 @@ export function planMixup(
     labels: Int32Array.from([...classOf, ...virtualLabels]),
     queries: n + (side === 'both' ? sameClass : 0),
   };
+}
+
+/** Throws a RecallkitError naming the first option with a bad value. */
+export function checkMixupOptions({ pairs, crossClass, side }: MixupOptions): void {
+  if (pairs !== undefined && pairs !== 'all' && !(Number.isInteger(pairs) && pairs >= 0)) {
+    throw new RecallkitError(
+      'SIMIX_OPTION',
+      `simix: pairs must be 'all' or a non-negative integer, got ${pairs}`,
+    );
+  }
+  if (crossClass !== undefined && !(Number.isInteger(crossClass) && crossClass >= 0)) {
+    throw new RecallkitError(
+      'SIMIX_OPTION',
+      `simix: crossClass must be a non-negative integer, got ${crossClass}`,
+    );
+  }
+  if (side !== undefined && side !== 'both' && side !== 'database') {
+    throw new RecallkitError('SIMIX_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
+  }
 }
 
 function groupByClass(labels: ArrayLike<number>): { classOf: Int32Array; members: number[][] } {

@@ -1,7 +1,7 @@
 import { createRng, RecallkitError, tf } from '@recallkit/core';
 import type { EmbeddingLoss, Labels, ScoreBlock } from '@recallkit/losses';
 import { extendedRelevance, type MixImplementation, mixSimilarities, selfColumns } from './mixing';
-import { type MixPlan, type MixupOptions, planMixup } from './plan';
+import { checkMixupOptions, type MixPlan, type MixupOptions, planMixup } from './plan';
 import type { RandomSource } from './rng';
 
 export interface SimixOptions extends MixupOptions {
@@ -92,22 +92,7 @@ function checkOptions(options: SimixOptions): void {
       throw new RecallkitError('SIMIX_OPTION', `simix: unknown option '${key}' (known: ${KNOWN.join(', ')})`);
     }
   }
-  const { pairs, crossClass, side } = options;
-  if (pairs !== undefined && pairs !== 'all' && !(Number.isInteger(pairs) && pairs >= 0)) {
-    throw new RecallkitError(
-      'SIMIX_OPTION',
-      `simix: pairs must be 'all' or a non-negative integer, got ${pairs}`,
-    );
-  }
-  if (crossClass !== undefined && !(Number.isInteger(crossClass) && crossClass >= 0)) {
-    throw new RecallkitError(
-      'SIMIX_OPTION',
-      `simix: crossClass must be a non-negative integer, got ${crossClass}`,
-    );
-  }
-  if (side !== undefined && side !== 'both' && side !== 'database') {
-    throw new RecallkitError('SIMIX_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
-  }
+  checkMixupOptions(options);
   if (options.implementation !== undefined && !['auto', 'typed', 'ops'].includes(options.implementation)) {
     throw new RecallkitError(
       'SIMIX_OPTION',
