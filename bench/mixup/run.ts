@@ -11,12 +11,14 @@
  * (database items only), i.e. 2.5 virtual samples per original: Q = 10,000 queries x N = 14,000.
  *
  *   cd bench && npx tsx --conditions=source mixup/run.ts [--batch 4000] [--dim 512] [--cross 4000]
+ *   cd bench && npx tsx --conditions=source mixup/run.ts --route loss   # the whole SiMix RS@k step
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRng, tf, useBackend } from '@recallkit/core';
-import { type MixPlan, mixEmbeddings, mixSimilarities, planMixup } from '@recallkit/mixup';
+import { recallAtKSurrogate } from '@recallkit/losses';
+import { type MixPlan, mixEmbeddings, mixSimilarities, planMixup, simix } from '@recallkit/mixup';
 
 function argument(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -122,6 +124,36 @@ async function measureRoute(name: string) {
   );
 }
 
+/**
+ * Child for `--route loss`: a whole SiMix RS@k evaluation, simix(recallAtKSurrogate()) value and
+ * gradient at the same sizes, for context (the ranking loss on the Q x N block is common to both
+ * routes). CPU time is the process's, worker threads of the fused loss kernel included.
+ */
+async function measureLoss() {
+  await useBackend('wasm');
+  const { e } = inputs(B, D, CROSS, 2);
+  const labels = Array.from({ length: B }, (_, i) => Math.floor(i / PER_CLASS));
+  const loss = simix(recallAtKSurrogate(), { seed: 1, crossClass: CROSS });
+  const step = () => {
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => loss(x as tf.Tensor2D, labels))(e);
+    const v = value.dataSync()[0];
+    tf.dispose([value, grad]);
+    return v;
+  };
+  step(); // untimed: warm-up and heap growth
+  const timed = await profiled(step);
+  console.log(
+    JSON.stringify({
+      route: 'simix(recallAtKSurrogate()) value and gradient',
+      forward_backward_s: round(timed.seconds),
+      forward_backward_cpu_s: round(timed.cpuSeconds),
+      max_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      loss: timed.result,
+      stats: loss.lastStats,
+    }),
+  );
+}
+
 function main() {
   const self = fileURLToPath(import.meta.url);
   const header = {
@@ -171,5 +203,6 @@ function main() {
 }
 
 const child = argument('route', '');
-if (child) await measureRoute(child);
+if (child === 'loss') await measureLoss();
+else if (child) await measureRoute(child);
 else main();
