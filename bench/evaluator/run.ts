@@ -83,7 +83,7 @@ try {
     ['lone queries', ours.json.loneQueries, py.json['lone_queries']],
   ];
   console.log(
-    `\n${rows} x ${dim}, ${args.classes} classes, ${kind} vectors; index ${ours.json.debug.index}; load avg ${loadBefore} -> ${loadAfter}\n`,
+    `\n${rows} x ${dim}, ${args.classes} classes, ${kind} vectors; index ${ours.json.debug.index}, depth ${ours.json.debug.depth}, ${ours.json.debug.deepQueries} queries searched to full depth; load avg ${loadBefore} -> ${loadAfter}\n`,
   );
   console.log('| metric | @recallkit/evaluator | peer (faiss + numpy) | abs diff |\n|---|---|---|---|');
   let worst = 0;
