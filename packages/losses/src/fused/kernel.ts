@@ -64,6 +64,7 @@ export function rankingKernel(task: KernelTask): void {
   const sigLo = 1 / (1 + Math.exp(50));
   const colExp = new Float64Array(n);
   const member = new Uint8Array(n);
+  const cand = new Int32Array(n);
   const rowGrad = new Float64Array(n);
   let deriv = new Float64Array(0);
   let anchors = new Int32Array(0);
@@ -89,7 +90,6 @@ export function rankingKernel(task: KernelTask): void {
     const skipCol = !useSelf ? selfCol : -1;
     if (!isRsk) for (let t = 0; t < m; t++) member[anchors[t]!] = 1;
 
-    if (deriv.length < m * n) deriv = new Float64Array(m * n);
     const rankAll = new Float64Array(m);
     const rankPos = new Float64Array(m);
 
@@ -115,13 +115,27 @@ export function rankingKernel(task: KernelTask): void {
       }
     }
 
+    // Candidates: columns at or above the lowest in-reach anchor's similarity minus 50 tau. Every
+    // other column lies below every anchor's window: it adds exactly sigmoid(-50) to each rank
+    // sum, with zero gradient, and is never visited again. (All anchors are candidates, so a
+    // Smooth-AP positive is never among the columns settled here.)
+    let minLevel = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < m; t++) {
+      if (rankAll[t] !== Number.POSITIVE_INFINITY) minLevel = Math.min(minLevel, scores[sOff + anchors[t]!]!);
+    }
+    const floor = minLevel - 50 * tau;
+    let numCand = 0;
     let lo = Number.POSITIVE_INFINITY;
     let hi = Number.NEGATIVE_INFINITY;
     for (let j = 0; inReach > 0 && j < n; j++) {
       const v = scores[sOff + j]!;
+      if (v < floor || j === skipCol) continue;
+      cand[numCand++] = j;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
+    const settled = n - (skipCol >= 0 ? 1 : 0) - numCand;
+    if (deriv.length < m * numCand) deriv = new Float64Array(m * numCand);
     const centre = 0.5 * (lo + hi);
     const factorised = inReach > 0 && (hi - lo) * invTau < 1200;
     if (factorised) colExp.fill(0); // 0 = not computed yet (the factors never underflow to 0)
@@ -132,22 +146,23 @@ export function rankingKernel(task: KernelTask): void {
       const a = anchors[t]!;
       const sa = scores[sOff + a]!;
       const fa = factorised ? Math.exp((sa - centre) * invTau) : 0;
-      const dOff = t * n;
-      let rAll = 1;
+      const dOff = t * numCand;
+      let rAll = 1 + settled * sigLo;
       let rPos = 1;
-      for (let j = 0; j < n; j++) {
-        if (j === a || j === skipCol) {
-          deriv[dOff + j] = 0;
+      for (let c = 0; c < numCand; c++) {
+        const j = cand[c]!;
+        if (j === a) {
+          deriv[dOff + c] = 0;
           continue;
         }
         const z = (scores[sOff + j]! - sa) * invTau;
         let sg: number;
         if (z > 50) {
           sg = sigHi;
-          deriv[dOff + j] = 0;
+          deriv[dOff + c] = 0;
         } else if (z < -50) {
           sg = sigLo;
-          deriv[dOff + j] = 0;
+          deriv[dOff + c] = 0;
         } else {
           let x: number;
           if (factorised) {
@@ -156,7 +171,7 @@ export function rankingKernel(task: KernelTask): void {
             x = ce * fa;
           } else x = Math.exp(-z);
           sg = 1 / (1 + x);
-          deriv[dOff + j] = sg * (1 - sg);
+          deriv[dOff + c] = sg * (1 - sg);
         }
         rAll += sg;
         if (!isRsk && member[j] === 1) rPos += sg;
@@ -217,22 +232,24 @@ export function rankingKernel(task: KernelTask): void {
       const a = anchors[t]!;
       const wAll = (dAll[t]! * scale) / tau;
       const wPos = (dPos[t]! * scale) / tau;
-      const dOff = t * n;
+      const dOff = t * numCand;
       let total = 0;
       if (isRsk) {
         if (wAll === 0) continue;
-        for (let j = 0; j < n; j++) {
-          const c = wAll * deriv[dOff + j]!;
-          rowGrad[j] = rowGrad[j]! + c;
-          total += c;
+        for (let c = 0; c < numCand; c++) {
+          const j = cand[c]!;
+          const v = wAll * deriv[dOff + c]!;
+          rowGrad[j] = rowGrad[j]! + v;
+          total += v;
         }
       } else {
-        for (let j = 0; j < n; j++) {
-          const d = deriv[dOff + j]!;
+        for (let c = 0; c < numCand; c++) {
+          const d = deriv[dOff + c]!;
           if (d === 0) continue;
-          const c = (member[j] === 1 ? wAll + wPos : wAll) * d;
-          rowGrad[j] = rowGrad[j]! + c;
-          total += c;
+          const j = cand[c]!;
+          const v = (member[j] === 1 ? wAll + wPos : wAll) * d;
+          rowGrad[j] = rowGrad[j]! + v;
+          total += v;
         }
       }
       rowGrad[a] = rowGrad[a]! - total;
