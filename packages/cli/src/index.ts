@@ -7,6 +7,14 @@ export { type Job, runJob } from './jobs';
 export { buildModel, embedDataset, type RunOptions, runExperiment, type ScheduleConfig } from './pipeline';
 export { loadPlugins, type PluginModule } from './plugins';
 export { createProgram, type Io, main } from './program';
-export { curvesChart, htmlReport, markdownTable, recallChart, svgToPng, writeReport } from './report/index';
+export {
+  curvesChart,
+  htmlReport,
+  markdownTable,
+  niceTicks,
+  recallChart,
+  svgToPng,
+  writeReport,
+} from './report/index';
 export { type RunResult, type Stat, type Summary, stat, summarise } from './results';
 export type * from './types';

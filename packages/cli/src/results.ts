@@ -54,6 +54,14 @@ export function stat(values: readonly number[]): Stat {
   return { n, mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
 }
 
+/** 'rsk', or 'rsk + simix' when a mixup wraps the loss. */
+function lossLabel(components: Readonly<Record<string, string>>): string {
+  const name = (id: string | undefined) => id?.slice(id.indexOf(':') + 1) ?? '';
+  return components['mixup']
+    ? `${name(components['loss'])} + ${name(components['mixup'])}`
+    : name(components['loss']);
+}
+
 /** Groups runs by experiment (in first-seen order) and summarises each over its seeds. */
 export function summarise(runs: readonly RunResult[]): Summary[] {
   const groups = new Map<string, RunResult[]>();
@@ -79,7 +87,7 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
       experiment: first.experiment,
       ...(first.description === undefined ? {} : { description: first.description }),
       trained: first.trained,
-      loss: first.trained ? (first.components['loss'] ?? '') : 'none',
+      loss: first.trained ? lossLabel(first.components) : 'none',
       seeds: sorted.map((r) => r.seed),
       recall,
       mapAtR: stat(sorted.map((r) => r.metrics.mapAtR)),

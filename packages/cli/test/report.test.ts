@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { markdownTable, niceTicks, type RunResult, stat, summarise } from '../src/index';
+
+function runOf(experiment: string, seed: number, r1: number, map: number, trained = true): RunResult {
+  return {
+    experiment,
+    seed,
+    trained,
+    components: trained ? { loss: 'loss:rsk', mixup: 'mixup:simix' } : {},
+    metrics: { recall: { '1': r1, '2': 1 }, mapAtR: map },
+    curve: trained
+      ? [
+          { step: 1, epoch: 0, loss: seed + 1 },
+          { step: 2, epoch: 0, loss: seed },
+        ]
+      : [],
+    steps: trained ? 2 : 0,
+    trainImages: trained ? 100 : 0,
+    trainSeconds: trained ? 2 : 0,
+    trainCpuSeconds: trained ? 2 : 0,
+    imagesPerSecond: trained ? 50 : null,
+    evalSeconds: 1,
+    backend: 'cpu',
+  };
+}
+
+describe('stat / summarise', () => {
+  it('computes mean and sample standard deviation (hand-worked)', () => {
+    expect(stat([1, 2, 3, 4])).toEqual({ n: 4, mean: 2.5, std: Math.sqrt(5 / 3), min: 1, max: 4 });
+    expect(stat([0.5])).toEqual({ n: 1, mean: 0.5, std: 0, min: 0.5, max: 0.5 });
+  });
+
+  it('groups runs by experiment and averages the curves over seeds', () => {
+    const summaries = summarise([
+      runOf('floor', 0, 0.9, 0.3, false),
+      runOf('a', 1, 0.96, 0.5),
+      runOf('a', 0, 0.94, 0.4),
+    ]);
+    expect(summaries.map((s) => s.experiment)).toEqual(['floor', 'a']);
+    expect(summaries[1]!.seeds).toEqual([0, 1]);
+    expect(summaries[1]!.recall['1']!.mean).toBeCloseTo(0.95, 12);
+    expect(summaries[1]!.loss).toBe('rsk + simix');
+    expect(summaries[0]!.loss).toBe('none');
+    expect(summaries[1]!.curve).toEqual([
+      { step: 1, loss: 1.5 },
+      { step: 2, loss: 0.5 },
+    ]);
+    const table = markdownTable(summaries);
+    expect(table.split('\n')[0]).toBe(
+      '| experiment | loss | seeds | R@1 | R@2 | MAP@R | train img/s | train s |',
+    );
+    expect(table).toContain(
+      '| a | rsk + simix | 2 | 0.9500 ± 0.0141 | 1.0000 ± 0.0000 | 0.4500 ± 0.0707 | 50 | 2.0 |',
+    );
+    expect(table).toContain('| floor | none | 1 | 0.9000 | 1.0000 | 0.3000 | - | - |');
+  });
+});
+
+describe('niceTicks', () => {
+  it('picks round steps covering the range', () => {
+    expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(niceTicks(0.955, 0.995)).toEqual([0.96, 0.97, 0.98, 0.99]);
+  });
+});
