@@ -1,10 +1,19 @@
 import { type BackendName, useBackend } from '@recallkit/core';
-import { mnistClassDisjoint, mPerClassSampler, rskSampler } from '@recallkit/datasets';
+import {
+  cars196,
+  cub200,
+  inaturalist2018,
+  mnistClassDisjoint,
+  mPerClassSampler,
+  rskSampler,
+  stanfordOnlineProducts,
+  vehicleId,
+} from '@recallkit/datasets';
 import type { OptimizerConfig } from '@recallkit/engine';
 import { evaluate } from '@recallkit/evaluator';
 import { contrastive, recallAtKSurrogate, smoothAP } from '@recallkit/losses';
 import { simix } from '@recallkit/mixup';
-import { mlp, smallCnn, withEmbeddingHead } from '@recallkit/models';
+import { loadTorchResNet, loadTrunk, mlp, resnet, smallCnn, withEmbeddingHead } from '@recallkit/models';
 import { type Registry, registry as sharedRegistry } from '@recallkit/registry';
 import { z } from 'zod';
 import type { ScheduleConfig } from './pipeline';
@@ -57,6 +66,46 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description: 'MNIST, train on the train images of some digits, test on the t10k images of the others',
   });
 
+  // The paper's benchmarks, read from their official layouts under `root` (users download them).
+  const imageOptions = {
+    root: z.string().min(1),
+    onBadImage: z.enum(['skip', 'fail']).default('skip'),
+    concurrency: positiveInt.optional(),
+  };
+  registry.register('dataset', 'sop', {
+    schema: z.strictObject(imageOptions),
+    create: (o) => stanfordOnlineProducts(o),
+    aliases: ['stanford-online-products'],
+    description: 'Stanford Online Products (Ebay_train.txt / Ebay_test.txt)',
+  });
+  registry.register('dataset', 'inaturalist', {
+    schema: z.strictObject({ ...imageOptions, splitDir: z.string().optional() }),
+    create: (o) => inaturalist2018(o),
+    aliases: ['inaturalist2018'],
+    description: 'iNaturalist 2018 with the Smooth-AP class split',
+  });
+  registry.register('dataset', 'cub', {
+    schema: z.strictObject(imageOptions),
+    create: (o) => cub200(o),
+    aliases: ['cub200', 'cub-200-2011'],
+    description: 'CUB-200-2011, classes 1-100 train, 101-200 test',
+  });
+  registry.register('dataset', 'cars196', {
+    schema: z.strictObject(imageOptions),
+    create: (o) => cars196(o),
+    aliases: ['cars'],
+    description: 'Stanford Cars, classes 1-98 train, 99-196 test',
+  });
+  registry.register('dataset', 'vehicle-id', {
+    schema: z.strictObject({
+      ...imageOptions,
+      testSize: z.union([z.literal(800), z.literal(1600), z.literal(2400)]).default(800),
+    }),
+    create: (o) => vehicleId(o),
+    aliases: ['vehicleid'],
+    description: 'PKU VehicleID',
+  });
+
   const classBalanced = z.strictObject({ classesPerBatch: positiveInt, samplesPerClass: positiveInt });
   registry.register('sampler', 'rsk', {
     schema: classBalanced,
@@ -91,6 +140,45 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     }),
     create: (o, c: { inputShape?: number[]; seed?: number }) =>
       mlp({ ...o, seed: seedOf(c), ...(c.inputShape ? { inputShape: c.inputShape } : {}) }),
+  });
+
+  registry.register('backbone', 'torch-resnet', {
+    schema: z.strictObject({ file: z.string().min(1), frozenBatchNorm: z.boolean().default(true) }),
+    create: ({ file, frozenBatchNorm }, c: { inputShape?: number[] }) =>
+      loadTorchResNet(file, {
+        frozenBatchNorm,
+        head: false,
+        ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
+      }),
+    description:
+      'a torchvision / timm ResNet from its .safetensors state dict (e.g. ImageNet ResNet-50), without its classifier',
+  });
+  registry.register('backbone', 'trunk', {
+    schema: z.strictObject({
+      dir: z.string().min(1),
+      outputLayer: z.string().optional(),
+      frozenBatchNorm: z.boolean().default(false),
+      trainable: z.boolean().default(true),
+    }),
+    create: ({ dir, ...o }) => loadTrunk(dir, o),
+    description: 'a pretrained TF.js model directory (model.json + shards)',
+  });
+  registry.register('backbone', 'resnet', {
+    schema: z.strictObject({
+      depth: z
+        .union([z.literal(18), z.literal(34), z.literal(50), z.literal(101), z.literal(152)])
+        .default(18),
+      stem: z.enum(['imagenet', 'small']).default('imagenet'),
+      frozenBatchNorm: z.boolean().default(false),
+    }),
+    create: (o, c: { inputShape?: number[]; seed?: number }) =>
+      resnet({
+        ...o,
+        head: false,
+        seed: seedOf(c),
+        ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
+      }),
+    description: 'a ResNet trunk trained from scratch (no head: add model.head)',
   });
 
   registry.register('head', 'embedding-head', {
