@@ -1,3 +1,5 @@
+/** The zod namespace the registry validates with: plugins can write their schemas with it. */
+export { z } from 'zod';
 export { closestMatch, editDistance } from './closest';
 export {
   type ComponentRef,
