@@ -3,12 +3,12 @@
 // Every configuration runs in its own process (engine/step.ts) so each peak RSS is its own.
 // Writes engine/results.json and prints the Markdown table of docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 interface Row {
   ok: boolean;
-  mode: 'chunked' | 'plain';
+  mode: 'chunked' | 'plain' | 'loss';
   batch: number;
   chunkSize: number;
   secondsPerStep?: number;
@@ -57,35 +57,46 @@ function measure(mode: Row['mode'], batch: number, chunkSize: number, steps: num
   return row;
 }
 
-const rows: Row[] = [];
-// Plain and chunked back to back at each batch, so both see the same machine load.
-for (const batch of [400, 1000, 2000, 4000]) {
-  const steps = batch >= 4000 ? 1 : 2;
-  rows.push(measure('plain', batch, batch, steps));
-  rows.push(measure('chunked', batch, 200, steps));
+// `run.ts --table` prints the table of the last results.json without measuring again.
+const resultsFile = path.join(here, 'results.json');
+const rows: Row[] = process.argv.includes('--table')
+  ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Row[])
+  : measureAll();
+if (!process.argv.includes('--table')) writeFileSync(resultsFile, `${JSON.stringify(rows, null, 2)}\n`);
+
+function measureAll(): Row[] {
+  const rows: Row[] = [];
+  // Plain and chunked back to back at each batch, so both see the same machine load; then stage 2
+  // alone (the loss and dL/dE on random embeddings), the part of the peak that chunking cannot touch.
+  for (const batch of [400, 1000, 2000, 4000]) {
+    const steps = batch >= 4000 ? 1 : 2;
+    rows.push(measure('plain', batch, batch, steps));
+    rows.push(measure('chunked', batch, 200, steps));
+    rows.push(measure('loss', batch, 0, 0));
+  }
+  rows.push(measure('chunked', 4000, 100, 1));
+  // Where the plain step stops between 2000 and 4000.
+  if (!rows.some((r) => r.mode === 'plain' && r.batch === 4000 && r.ok))
+    rows.push(measure('plain', 3000, 3000, 1));
+  return rows;
 }
-rows.push(measure('chunked', 4000, 100, 1));
-// Past 4000: does each step reach 8000 (one timed step)?
-for (const mode of ['plain', 'chunked'] as const) {
-  if (rows.some((r) => r.mode === mode && r.batch === 4000 && r.ok))
-    rows.push(measure(mode, 8000, mode === 'plain' ? 8000 : 200, 1));
-}
-writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(rows, null, 2)}\n`);
 
 const gb = (b?: number) => (b === undefined || Number.isNaN(b) ? '-' : (b / GB).toFixed(2));
 const s = (x?: number) => (x === undefined ? '-' : x.toFixed(2));
 const table = [
-  '| step | batch | chunk | wall s/step | CPU s/step | peak RSS (GB) | peak tensors (GB) | CPU time vs plain |',
+  '| step | batch | chunk | wall s/step | CPU s/step | peak RSS (GiB) | peak tensors (GiB) | CPU time vs plain |',
   '|---|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) => {
     const plain = rows.find((p) => p.mode === 'plain' && p.batch === r.batch && p.ok);
     const ratio =
-      r.ok && plain?.cpuSecondsPerStep && r.cpuSecondsPerStep
+      r.ok && r.mode === 'chunked' && plain?.cpuSecondsPerStep && r.cpuSecondsPerStep
         ? `${(r.cpuSecondsPerStep / plain.cpuSecondsPerStep).toFixed(2)}x`
         : '-';
+    const chunk = r.mode === 'chunked' ? r.chunkSize : '-';
+    const name = r.mode === 'loss' ? 'loss alone (stage 2)' : r.mode;
     if (!r.ok)
-      return `| ${r.mode} | ${r.batch} | ${r.mode === 'plain' ? '-' : r.chunkSize} | failed: ${r.error?.split('\n')[0]} | | ${gb(r.peakRssBytes)} | | |`;
-    return `| ${r.mode} | ${r.batch} | ${r.mode === 'plain' ? '-' : r.chunkSize} | ${s(r.secondsPerStep)} | ${s(r.cpuSecondsPerStep)} | ${gb(r.peakRssBytes)} | ${gb(r.peakTensorBytes)} | ${ratio} |`;
+      return `| ${name} | ${r.batch} | ${chunk} | failed: ${r.error?.split('\n')[0]} | | ${gb(r.peakRssBytes)} | | |`;
+    return `| ${name} | ${r.batch} | ${chunk} | ${s(r.secondsPerStep)} | ${s(r.cpuSecondsPerStep)} | ${gb(r.peakRssBytes)} | ${gb(r.peakTensorBytes)} | ${ratio} |`;
   }),
 ];
 console.log(table.join('\n'));

@@ -1,6 +1,7 @@
 // One benchmark configuration, run in its own process so its peak RSS is its own:
-//   tsx --conditions=source engine/step.ts <chunked|plain> <batch> <chunk> <timedSteps>
+//   tsx --conditions=source engine/step.ts <chunked|plain|loss> <batch> <chunk> <timedSteps>
 // Prints one JSON line: wall and CPU time per step, peak RSS (VmHWM) and peak tensor bytes (tf.profile).
+// Mode 'loss' measures stage 2 alone: the loss and dL/dE on a batch of random unit embeddings.
 import { readFileSync } from 'node:fs';
 import { tf, useBackend } from '@recallkit/core';
 import { mnist, mPerClassSampler } from '@recallkit/datasets';
@@ -46,6 +47,28 @@ try {
     }
   };
 
+  if (mode === 'loss') {
+    const labels = Int32Array.from(batches[0] as Int32Array, (j) => data.labels[j] as number);
+    const e = tf.tidy(() => {
+      const raw = tf.randomNormal([batch, 128], 0, 1, 'float32', 1);
+      return tf.div(raw, tf.norm(raw, 'euclidean', 1, true)) as tf.Tensor2D;
+    });
+    const profile = await tf.profile(() => {
+      const { value, grad } = tf.valueAndGrad((x: tf.Tensor2D) => loss(x, labels))(e);
+      tf.dispose([value, grad]);
+    });
+    console.log(
+      JSON.stringify({
+        ok: true,
+        mode,
+        batch,
+        chunkSize,
+        peakRssBytes: peakRssBytes(),
+        peakTensorBytes: profile.peakBytes,
+      }),
+    );
+    process.exit(0);
+  }
   await step(0); // warm-up: kernels, wasm heap growth
   const started = performance.now();
   const cpu = process.cpuUsage();
