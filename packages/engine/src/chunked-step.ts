@@ -75,9 +75,11 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
       }
     }
     embeddings = parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat(parts, 0);
-  } finally {
-    if (parts.length > 1) tf.dispose(parts);
+  } catch (error) {
+    tf.dispose(parts);
+    throw error;
   }
+  if (parts.length > 1) tf.dispose(parts);
 
   // Stage 2: loss and its gradient with respect to the embeddings, on the full batch.
   let lossValue: number;
@@ -105,14 +107,14 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
     for (const [start, end] of ranges) {
       const x = await load(start, end);
       let recomputed: tf.Tensor2D | undefined;
+      const slice = tf.slice(upstream, [start, 0], [end - start, -1]);
       try {
-        const slice = tf.slice(upstream, [start, 0], [end - start, -1]);
         const { value, grads } = tf.variableGrads(() => {
           const e = embed(model, x, training, end - start);
           if (tolerance >= 0) recomputed = tf.keep(e.clone());
           return tf.sum(tf.mul(e, slice));
         }, variables);
-        tf.dispose([value, slice]);
+        value.dispose();
         const chunkGrads = variables.map((v) => grads[v.name] as tf.Tensor);
         if (sums === undefined) {
           sums = chunkGrads;
@@ -123,7 +125,7 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
         }
         if (recomputed) checkRecomputed(recomputed, embeddings, start, tolerance);
       } finally {
-        x.dispose();
+        tf.dispose([x, slice]);
         recomputed?.dispose();
       }
     }

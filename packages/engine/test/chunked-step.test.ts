@@ -178,6 +178,18 @@ describe('chunkedStep', () => {
       chunkedGradients({ model, loss: nanLoss, inputs, labels, chunkSize: 4 }),
     ).rejects.toMatchObject({ code: 'NON_FINITE_LOSS' });
     expect(tf.memory().numTensors).toBe(before);
+    // A loader failing on its second chunk (stage 1) or fifth (stage 3) leaves nothing behind.
+    for (const failAt of [2, 5]) {
+      let calls = 0;
+      const loader = (start: number, end: number) => {
+        if (++calls === failAt) throw new Error('disk gone');
+        return tf.slice(inputs, start, end - start);
+      };
+      await expect(
+        chunkedGradients({ model, loss: pairLoss, inputs: loader, batchSize: 24, labels, chunkSize: 10 }),
+      ).rejects.toThrow('disk gone');
+      expect(tf.memory().numTensors).toBe(before);
+    }
     inputs.dispose();
   });
 });
