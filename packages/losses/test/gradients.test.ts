@@ -187,6 +187,26 @@ describe('the two implementations agree', () => {
     }
   });
 
+  it('onScores: worker threads and row blocks give the single-thread result', () => {
+    const rand = seeded(12);
+    const q = tf.tensor2d(unitRows(rand, 50, 6));
+    const db = tf.tensor2d(unitRows(rand, 80, 6));
+    const relevant = tf.tensor2d(
+      Array.from({ length: 50 }, (_, i) => Array.from({ length: 80 }, (_, j) => (j % 10 === i % 10 ? 1 : 0))),
+    );
+    const run = (threads: number, blockElements: number) => {
+      const loss = smoothAP({ threads, blockElements, tau: 0.05 });
+      const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
+        loss.onScores!({ scores: tf.matMul(x as tf.Tensor2D, db, false, true), relevant }),
+      )(q);
+      return { loss: value.dataSync()[0]!, grad: grad.dataSync() };
+    };
+    const one = run(1, 1 << 21);
+    const two = run(2, 800);
+    expect(Math.abs(one.loss - two.loss)).toBeLessThan(1e-12);
+    expect(maxAbsDiff(one.grad, two.grad)).toBeLessThan(1e-7);
+  });
+
   it('small composite blocks give the same result as one block', () => {
     const { e, labels } = randomBatch(6, 50, 8, 10);
     const whole = ours(

@@ -86,22 +86,13 @@ export function fusedOnScores(
 ): tf.Scalar {
   const [rows, n] = scores.shape;
   const f = unaryCustomGrad((s: tf.Tensor) => {
-    let data = s.dataSync() as Float32Array;
+    const data = s.dataSync() as Float32Array;
     assertFiniteRows(data, rows, n, `${spec.name}: scores`);
-    const { loss, grad } = fusedRanking(
-      spec,
-      ks,
-      rows,
-      n,
-      positives,
-      self,
-      threads,
-      blockElements,
-      (r0, r1, parallel) => {
-        if (parallel) data = shared(data);
-        return data.subarray(r0 * n, r1 * n);
-      },
-    );
+    // With workers, each block travels as its own copy (moved to the worker, not shared), so no
+    // second Q x N array is ever held.
+    const block = (r0: number, r1: number, parallel: boolean) =>
+      parallel ? data.slice(r0 * n, r1 * n) : data.subarray(r0 * n, r1 * n);
+    const { loss, grad } = fusedRanking(spec, ks, rows, n, positives, self, threads, blockElements, block);
     return {
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.mul(dy, tf.tensor2d(grad, [rows, n]))),
