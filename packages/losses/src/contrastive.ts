@@ -1,5 +1,6 @@
 import { RecallkitError, tf } from '@recallkit/core';
-import { gramMatrix } from './gram';
+import { DEFAULT_BLOCK_ELEMENTS } from './composite';
+import { unaryCustomGrad } from './custom-grad';
 import { assertFiniteRows, labelArray } from './positives';
 import type { EmbeddingLoss, Labels, LossStats, ScoreBlock } from './types';
 
@@ -8,6 +9,32 @@ export interface ContrastiveOptions {
   posMargin?: number;
   /** Negative pairs are pushed until their cosine similarity falls below this (default 0.6). */
   negMargin?: number;
+  /**
+   * Bound on one query block of the similarity matrix, in elements (default 2^21): the batch's
+   * B x B similarities are visited `floor(blockElements / B)` rows at a time and never held whole.
+   */
+  blockElements?: number;
+}
+
+/** The pairs of a batch: positives are the other rows of the same class, negatives all other rows. */
+interface PairCounts {
+  positives: number;
+  negatives: number;
+  /** Rows with at least one positive. */
+  withPositives: number;
+}
+
+function countPairs(labels: Int32Array): PairCounts {
+  const classSize = new Map<number, number>();
+  for (const y of labels) classSize.set(y, (classSize.get(y) ?? 0) + 1);
+  let positives = 0;
+  let withPositives = 0;
+  for (const m of classSize.values()) {
+    positives += m * (m - 1);
+    if (m > 1) withPositives += m;
+  }
+  const rows = labels.length;
+  return { positives, negatives: rows * (rows - 1) - positives, withPositives };
 }
 
 /**
@@ -31,7 +58,127 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       );
     }
   }
+  const blockElements = options.blockElements ?? DEFAULT_BLOCK_ELEMENTS;
+  if (!Number.isInteger(blockElements) || blockElements < 1) {
+    throw new RecallkitError(
+      'BAD_OPTION',
+      `option blockElements must be a positive integer, got ${blockElements}`,
+    );
+  }
   let lastStats: LossStats | undefined;
+
+  const noPositive = () =>
+    new RecallkitError(
+      'NO_POSITIVE_PAIR',
+      'contrastive: no positive pair in the batch (every label occurs once)',
+    );
+
+  /**
+   * One pass over the similarity rows [r0, r0 + rows) of a batch (`s` row-major, `n` columns):
+   * adds the hinge terms to `sums` (float64) and, when `grad` is given, writes d loss / d s there
+   * (-pullWeight on pulled positives, pushWeight on pushed negatives, 0 elsewhere). The margins are
+   * taken in float32, like the similarities, and a hinge's derivative at its margin is 0 (as tf.relu's).
+   */
+  const visitRows = (
+    s: Float32Array,
+    r0: number,
+    rows: number,
+    y: Int32Array,
+    sums: { pull: number; push: number },
+    grad?: { out: Float32Array; pullWeight: number; pushWeight: number },
+  ) => {
+    const n = y.length;
+    const pos = Math.fround(posMargin);
+    const neg = Math.fround(negMargin);
+    let pull = 0;
+    let push = 0;
+    for (let i = 0; i < rows; i++) {
+      const q = r0 + i;
+      const yq = y[q]!;
+      const off = i * n;
+      for (let j = 0; j < n; j++) {
+        const v = s[off + j]!;
+        if (y[j] === yq) {
+          if (j === q || v >= pos) continue;
+          pull += pos - v;
+          if (grad) grad.out[off + j] = -grad.pullWeight;
+        } else if (v > neg) {
+          push += v - neg;
+          if (grad) grad.out[off + j] = grad.pushWeight;
+        }
+      }
+    }
+    sums.pull += pull;
+    sums.push += push;
+  };
+
+  /**
+   * The loss of unit embeddings u (B x d) with its own gradient, query block by query block: each
+   * block's similarities S_blk = u_blk u^T are computed, reduced and dropped; the backward pass
+   * recomputes them and accumulates d loss / d u = G u + G^T u block by block (G = d loss / d S).
+   * Scratch memory is O(blockElements + B d), never B x B.
+   */
+  const blocked = (y: Int32Array, counts: PairCounts) =>
+    unaryCustomGrad((u: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([u]);
+      const n = y.length;
+      const step = Math.max(1, Math.floor(blockElements / n));
+      // Materialised transpose: wasm's matMul(a, b, false, true) is about 10x slower.
+      const uT = tf.transpose(u) as tf.Tensor2D;
+      const similarities = (r0: number, r1: number) => {
+        const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), uT));
+        const data = block.dataSync() as Float32Array;
+        block.dispose();
+        return data;
+      };
+      const sums = { pull: 0, push: 0 };
+      for (let r0 = 0; r0 < n; r0 += step) {
+        const r1 = Math.min(n, r0 + step);
+        visitRows(similarities(r0, r1), r0, r1 - r0, y, sums);
+      }
+      uT.dispose();
+      const value = sums.pull / counts.positives + (counts.negatives > 0 ? sums.push / counts.negatives : 0);
+      return {
+        value: tf.scalar(value),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const e = saved[0] as tf.Tensor2D;
+          const upstream = dy.dataSync()[0]!;
+          const weights = {
+            pullWeight: upstream / counts.positives,
+            pushWeight: counts.negatives > 0 ? upstream / counts.negatives : 0,
+          };
+          const eT = tf.transpose(e) as tf.Tensor2D;
+          const rowsPart: tf.Tensor2D[] = []; // (G u)[block]
+          let columnsPart = tf.zerosLike(e) as tf.Tensor2D; // sum over blocks of G_blk^T u_blk
+          for (let r0 = 0; r0 < n; r0 += step) {
+            const r1 = Math.min(n, r0 + step);
+            const s = tf.tidy(() => tf.matMul(tf.slice(e, [r0, 0], [r1 - r0, -1]), eT));
+            const g = new Float32Array(s.size);
+            visitRows(
+              s.dataSync() as Float32Array,
+              r0,
+              r1 - r0,
+              y,
+              { pull: 0, push: 0 },
+              { out: g, ...weights },
+            );
+            s.dispose();
+            const next = tf.tidy(() => {
+              const gBlock = tf.tensor2d(g, [r1 - r0, n]);
+              rowsPart.push(tf.keep(tf.matMul(gBlock, e)));
+              const eBlock = tf.slice(e, [r0, 0], [r1 - r0, -1]);
+              return tf.add(columnsPart, tf.matMul(tf.transpose(gBlock), eBlock)) as tf.Tensor2D;
+            });
+            columnsPart.dispose();
+            columnsPart = next;
+          }
+          eT.dispose();
+          const grad = tf.tidy(() => tf.add(tf.concat(rowsPart, 0), columnsPart));
+          tf.dispose([...rowsPart, columnsPart]);
+          return grad;
+        },
+      };
+    });
 
   /** Loss from a score block and 0/1 masks of positive and negative pairs (counts from the CPU). */
   const fromMasks = (scores: tf.Tensor2D, pos: tf.Tensor2D, neg: tf.Tensor2D, nPos: number, nNeg: number) =>
@@ -41,12 +188,6 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       return tf.add(pull, tf.div(tf.sum(tf.mul(tf.relu(tf.sub(scores, negMargin)), neg)), nNeg)) as tf.Scalar;
     });
 
-  const noPositive = () =>
-    new RecallkitError(
-      'NO_POSITIVE_PAIR',
-      'contrastive: no positive pair in the batch (every label occurs once)',
-    );
-
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
     if (!(embeddings instanceof tf.Tensor) || embeddings.rank !== 2) {
       throw new RecallkitError('BAD_INPUT', 'contrastive: embeddings must be a 2-D tensor');
@@ -54,29 +195,16 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
     const [rows, dim] = embeddings.shape;
     const y = labelArray(labels, rows);
     assertFiniteRows(embeddings.dataSync(), rows, dim, 'contrastive: embeddings');
-    const posMask = new Float32Array(rows * rows);
-    const negMask = new Float32Array(rows * rows);
-    let nPos = 0;
-    let withPositives = 0;
-    for (let i = 0; i < rows; i++) {
-      let any = false;
-      for (let j = 0; j < rows; j++) {
-        if (i === j) continue;
-        if (y[i] === y[j]) {
-          posMask[i * rows + j] = 1;
-          nPos++;
-          any = true;
-        } else negMask[i * rows + j] = 1;
-      }
-      if (any) withPositives++;
-    }
-    if (nPos === 0) throw noPositive();
-    const nNeg = rows * (rows - 1) - nPos;
-    lastStats = { queries: rows, queriesWithoutPositives: rows - withPositives, implementation: 'composite' };
+    const counts = countPairs(y);
+    if (counts.positives === 0) throw noPositive();
+    lastStats = {
+      queries: rows,
+      queriesWithoutPositives: rows - counts.withPositives,
+      implementation: 'composite',
+    };
     return tf.tidy(() => {
-      const e = tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true));
-      const s = gramMatrix(e as tf.Tensor2D);
-      return fromMasks(s, tf.tensor2d(posMask, [rows, rows]), tf.tensor2d(negMask, [rows, rows]), nPos, nNeg);
+      const unit = tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true));
+      return blocked(y, counts)(unit);
     });
   };
 
