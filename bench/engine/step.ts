@@ -1,15 +1,16 @@
 // One benchmark configuration, run in its own process so its peak RSS is its own:
-//   tsx --conditions=source engine/step.ts <chunked|plain|loss> <batch> <chunk> <timedSteps>
+//   tsx --conditions=source engine/step.ts <chunked|plain|loss> <batch> <chunk> <timedSteps> [contrastive|rsk]
 // Prints one JSON line: wall and CPU time per step, peak RSS (VmHWM) and peak tensor bytes (tf.profile).
 // Mode 'loss' measures stage 2 alone: the loss and dL/dE on a batch of random unit embeddings.
 import { readFileSync } from 'node:fs';
 import { tf, useBackend } from '@recallkit/core';
 import { mnist, mPerClassSampler } from '@recallkit/datasets';
 import { adamW, applyGradients, chunkedGradients, fullBatchGradients } from '@recallkit/engine';
-import { contrastive } from '@recallkit/losses';
+import { contrastive, recallAtKSurrogate } from '@recallkit/losses';
 import { smallCnn } from '@recallkit/models';
 
-const [mode = 'chunked', batchArg = '400', chunkArg = '200', stepsArg = '2'] = process.argv.slice(2);
+const [mode = 'chunked', batchArg = '400', chunkArg = '200', stepsArg = '2', lossId = 'contrastive'] =
+  process.argv.slice(2);
 const batch = Number(batchArg);
 const chunkSize = Number(chunkArg);
 const timedSteps = Number(stepsArg);
@@ -28,7 +29,10 @@ try {
   });
   const batches = sampler.batches(0);
   const model = smallCnn({ seed: 0 });
-  const loss = contrastive();
+  // contrastive with its defaults, or RS@k (the paper's loss) with the authors' defaults.
+  const losses = { contrastive, rsk: recallAtKSurrogate } as const;
+  if (!(lossId in losses)) throw new Error(`unknown loss '${lossId}': contrastive or rsk`);
+  const loss = losses[lossId as keyof typeof losses]();
   const optimizer = adamW({ learningRate: 1e-4 });
 
   const step = async (i: number) => {
@@ -61,6 +65,7 @@ try {
       JSON.stringify({
         ok: true,
         mode,
+        loss: lossId,
         batch,
         chunkSize,
         peakRssBytes: peakRssBytes(),
@@ -83,6 +88,7 @@ try {
     JSON.stringify({
       ok: true,
       mode,
+      loss: lossId,
       batch,
       chunkSize,
       secondsPerStep,
@@ -96,6 +102,7 @@ try {
     JSON.stringify({
       ok: false,
       mode,
+      loss: lossId,
       batch,
       chunkSize,
       error: String((error as Error).message ?? error).slice(0, 300),
