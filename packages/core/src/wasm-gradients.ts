@@ -23,11 +23,13 @@ import type {
   KernelConfig,
   NamedAttrMap,
   NamedTensorInfoMap,
+  SumAttrs,
   TensorInfo,
   UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
+import { maxPoolGrad } from './wasm-heap';
 
 type Pair = [number, number];
 
@@ -375,29 +377,22 @@ function unsortedSegmentSum({
 }
 
 type KernelFn = typeof conv2DBackpropFilter;
+type KernelArgs = Parameters<KernelFn>[0];
+
+function callKernel(config: KernelConfig, { inputs, attrs, backend }: KernelArgs): TensorInfo {
+  return config.kernelFunc({ inputs, attrs: attrs ?? {}, backend: backend as KernelBackend }) as TensorInfo;
+}
 
 /**
  * wasm 4.22's BatchMatMul (and _FusedMatMul) is about 10x slower with transposeA or transposeB
  * than on plain operands, and every matMul gradient asks for a transpose: transposing the operand
  * with the Transpose kernel first and multiplying plainly gives the same result at full speed.
  */
-function withExplicitTransposes(kernelName: string): KernelConfig | undefined {
-  const original = tf.getKernel(kernelName, 'wasm');
-  if (
-    original === undefined ||
-    (original.kernelFunc as { explicitTransposes?: boolean }).explicitTransposes
-  ) {
-    return undefined;
-  }
-  const kernelFunc = ({ inputs, attrs, backend }: Parameters<KernelFn>[0]) => {
+function withExplicitTransposes(original: KernelConfig): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
     const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) {
-      return original.kernelFunc({
-        inputs,
-        attrs: attrs ?? {},
-        backend: backend as KernelBackend,
-      }) as TensorInfo;
-    }
+    if (!transposeA && !transposeB) return callKernel(original, args);
     const s = new Scratch(backend as KernelBackend);
     const swapLastTwo = (x: TensorInfo) => {
       const perm = x.shape.map((_, i) => i);
@@ -407,22 +402,80 @@ function withExplicitTransposes(kernelName: string): KernelConfig | undefined {
     };
     const a = inputs['a'] as TensorInfo;
     const b = inputs['b'] as TensorInfo;
-    const out = original.kernelFunc({
+    const out = callKernel(original, {
       inputs: { ...inputs, a: transposeA ? swapLastTwo(a) : a, b: transposeB ? swapLastTwo(b) : b },
       attrs: { ...attrs, transposeA: false, transposeB: false },
-      backend: backend as KernelBackend,
-    }) as TensorInfo;
+      backend,
+    });
     return s.finish(out);
   };
-  Object.assign(kernelFunc, { explicitTransposes: true });
+}
+
+/**
+ * wasm 4.22's Sum over axes that are not the innermost transposes the input first, which makes
+ * the bias gradient of a conv layer (a sum over batch, rows and columns) cost as much as the
+ * convolution. A sum over leading axes is instead an average pool of [1, M, 1, R] with an M x 1
+ * window (XNNPACK streams it once), times M. (A matMul with a row of ones is slow here: wasm
+ * repacks its M x R operand on every call.)
+ */
+function withLeadingAxesAsPooling(original: KernelConfig): KernelFn {
+  return (args) => {
+    const x = args.inputs['x'] as TensorInfo;
+    const { axis, keepDims } = (args.attrs ?? {}) as unknown as SumAttrs;
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const k = axes.length;
+    const leading = new Set(axes).size === k && axes.every((a) => a < k);
+    const m = tf.util.sizeFromShape(x.shape.slice(0, k));
+    const rest = x.shape.slice(k);
+    const r = tf.util.sizeFromShape(rest);
+    if (x.dtype !== 'float32' || !leading || k === 0 || k === x.shape.length || m < 2 || r === 0) {
+      return callKernel(original, args);
+    }
+    const s = new Scratch(args.backend as KernelBackend);
+    const mean = s.run(
+      'AvgPool',
+      { x: s.reshape(x, [1, m, 1, r]) },
+      { filterSize: [m, 1], strides: [1, 1], pad: 'valid' },
+    );
+    const count = s.run('Fill', {}, { shape: [], value: m, dtype: 'float32' });
+    const sums = s.run('Multiply', { a: mean, b: count });
+    return s.finish(s.reshape(sums, keepDims ? [...axes.map(() => 1), ...rest] : rest));
+  };
+}
+
+/** Identity shares the input's data (as Reshape does) instead of copying it, as on `cpu`. */
+function sharedIdentity(original: KernelConfig): KernelFn {
+  return (args) => {
+    const x = args.inputs['x'] as TensorInfo;
+    if (x.dtype === 'string') return callKernel(original, args);
+    (args.backend as KernelBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
+/**
+ * Replaces wasm's kernel `kernelName` by `wrap(original)`, keeping the original's setup (the
+ * wrapper calls it for the cases it does not handle). Idempotent.
+ */
+function wrapWasmKernel(kernelName: string, wrap: (original: KernelConfig) => KernelFn): void {
+  const original = tf.getKernel(kernelName, 'wasm');
+  if (original === undefined || (original.kernelFunc as { recallkitWrapped?: boolean }).recallkitWrapped) {
+    return;
+  }
+  const kernelFunc = wrap(original);
+  Object.assign(kernelFunc, { recallkitWrapped: true });
   const config: KernelConfig = { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never };
   if (original.setupFunc !== undefined) config.setupFunc = original.setupFunc;
   if (original.disposeFunc !== undefined) config.disposeFunc = original.disposeFunc;
-  return config;
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel(config);
 }
 
 /** Kernels wasm replaces: its own versions are correct but far slower. */
-const replacements: Array<[string, KernelFn]> = [[tf.Conv2DBackpropInput, conv2DBackpropInput]];
+const replacements: Array<[string, KernelFn]> = [
+  [tf.Conv2DBackpropInput, conv2DBackpropInput],
+  [tf.MaxPoolGrad, maxPoolGrad],
+];
 
 const kernels: Array<[string, KernelFn]> = [
   [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
@@ -431,17 +484,22 @@ const kernels: Array<[string, KernelFn]> = [
   [tf.UnsortedSegmentSum, unsortedSegmentSum],
 ];
 
-const matMulKernels = [tf.BatchMatMul, tf._FusedMatMul];
+/** wasm kernels kept for the cases they do fast, wrapped for the ones they do slowly. */
+const wrappers: Array<[string, (original: KernelConfig) => KernelFn]> = [
+  [tf.BatchMatMul, withExplicitTransposes],
+  [tf._FusedMatMul, withExplicitTransposes],
+  [tf.Sum, withLeadingAxesAsPooling],
+  [tf.Identity, sharedIdentity],
+];
 
 /** The kernel names this module adds to `wasm` (those wasm did not have) or replaces there. */
-export const wasmGradientKernels: readonly string[] = [
-  ...[...kernels, ...replacements].map(([name]) => name),
-  ...matMulKernels,
-];
+export const wasmGradientKernels: readonly string[] = [...kernels, ...replacements, ...wrappers].map(
+  ([name]) => name,
+);
 
 /**
  * Registers the missing kernels for `wasm` (leaving any that a later tfjs version provides) and
- * replaces the slow ones. Idempotent.
+ * replaces or wraps the slow ones. Idempotent.
  */
 export function registerWasmGradientKernels(): void {
   for (const [kernelName, kernelFunc] of kernels) {
@@ -453,10 +511,5 @@ export function registerWasmGradientKernels(): void {
     if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never });
   }
-  for (const kernelName of matMulKernels) {
-    const wrapped = withExplicitTransposes(kernelName);
-    if (wrapped === undefined) continue;
-    tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel(wrapped);
-  }
+  for (const [kernelName, wrap] of wrappers) wrapWasmKernel(kernelName, wrap);
 }

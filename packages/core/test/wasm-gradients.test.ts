@@ -230,6 +230,154 @@ describe('wasm gradient kernels match cpu', () => {
   });
 });
 
+interface PoolCase {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  f: [number, number];
+  strides: [number, number];
+  pad: 'same' | 'valid';
+}
+
+const poolCases: PoolCase[] = [
+  { n: 1, h: 6, w: 6, c: 1, f: [2, 2], strides: [2, 2], pad: 'valid' },
+  { n: 3, h: 9, w: 7, c: 4, f: [2, 2], strides: [2, 2], pad: 'valid' }, // odd sizes: a row and column unused
+  { n: 2, h: 9, w: 8, c: 3, f: [3, 3], strides: [2, 2], pad: 'same' }, // overlapping windows
+  { n: 2, h: 7, w: 7, c: 5, f: [3, 3], strides: [1, 1], pad: 'same' },
+  { n: 1, h: 8, w: 10, c: 2, f: [2, 3], strides: [1, 2], pad: 'valid' },
+  { n: 2, h: 5, w: 5, c: 6, f: [2, 2], strides: [2, 2], pad: 'same' }, // windows cut by the border
+];
+
+/** The forward max pool, by definition, for the `output` input of MaxPoolGrad. */
+function maxPoolReference(x: Float32Array, k: PoolCase) {
+  const info = tf.backend_util.computePool2DInfo([k.n, k.h, k.w, k.c], k.f, k.strides, 1, k.pad);
+  const out = new Float32Array(tf.util.sizeFromShape(info.outShape)).fill(Number.NEGATIVE_INFINITY);
+  for (let b = 0; b < k.n; b++)
+    for (let i = 0; i < info.outHeight; i++)
+      for (let j = 0; j < info.outWidth; j++)
+        for (let p = 0; p < k.f[0]; p++)
+          for (let q = 0; q < k.f[1]; q++) {
+            const r = i * k.strides[0] + p - info.padInfo.top;
+            const col = j * k.strides[1] + q - info.padInfo.left;
+            if (r < 0 || r >= k.h || col < 0 || col >= k.w) continue;
+            for (let d = 0; d < k.c; d++) {
+              const o = ((b * info.outHeight + i) * info.outWidth + j) * k.c + d;
+              out[o] = Math.max(out[o] as number, x[((b * k.h + r) * k.w + col) * k.c + d] as number);
+            }
+          }
+  return { info, out };
+}
+
+describe('MaxPoolGrad (replaced on wasm) matches cpu', () => {
+  it.each(poolCases)('$n $h $w $c f$f s$strides $pad, distinct and tied values', async (k) => {
+    const xShape = [k.n, k.h, k.w, k.c];
+    for (const values of ['distinct', 'ties'] as const) {
+      // Values from {0, 1, 2} put several maxima in most windows: the first one gets the gradient.
+      const x =
+        values === 'distinct'
+          ? randomValues(xShape)
+          : Float32Array.from({ length: tf.util.sizeFromShape(xShape) }, () => rng.int(3));
+      const { info, out } = maxPoolReference(x, k);
+      const err = await compare(
+        tf.MaxPoolGrad,
+        {
+          dy: { shape: info.outShape, values: randomValues(info.outShape) },
+          input: { shape: xShape, values: x },
+          output: { shape: info.outShape, values: out },
+        },
+        { filterSize: k.f, strides: k.strides, pad: k.pad },
+      );
+      expect(err, `${values} ${JSON.stringify(k)}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('a hand-worked case: ties, -Infinity and NaN', async () => {
+    await useBackend('wasm');
+    // One 2 x 4 image, two 2 x 2 windows: [[3, 1], [3, 2]] (tie: the first 3 wins) and
+    // [[-inf, NaN], [-inf, -inf]] (no maximum: no gradient).
+    const x = tf.tensor4d([3, 1, -Infinity, Number.NaN, 3, 2, -Infinity, -Infinity], [1, 2, 4, 1]);
+    const dy = tf.tensor4d([10, 20], [1, 1, 2, 1]);
+    const dx = tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: dy }, {
+      filterSize: [2, 2],
+      strides: [2, 2],
+      pad: 'valid',
+    } as never) as tf.Tensor;
+    expect(Array.from(await dx.data())).toEqual([10, 0, 0, 0, 0, 0, 0, 0]);
+    tf.dispose([x, dy, dx]);
+  });
+
+  it('tf.grad of maxPool matches cpu (the gradient path calls the kernel)', async () => {
+    const x = randomValues([2, 8, 8, 3]);
+    const w = randomValues([2, 4, 4, 3]);
+    const gradOn = async (backend: 'cpu' | 'wasm') => {
+      await useBackend(backend);
+      const xt = tf.tensor4d(x, [2, 8, 8, 3]);
+      const wt = tf.tensor4d(w, [2, 4, 4, 3]);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'), wt)))(
+        xt,
+      );
+      const values = await g.data();
+      tf.dispose([xt, wt, g]);
+      return values;
+    };
+    expect(relativeError(await gradOn('wasm'), await gradOn('cpu'))).toBeLessThan(1e-6);
+  });
+});
+
+describe('Sum over leading axes (pooled on wasm) matches cpu', () => {
+  it.each([
+    [[6, 5, 4, 3], [0, 1, 2], false],
+    [[6, 5, 4, 3], [2, 0, 1], true],
+    [[7, 9], [0], false],
+    [[1, 4, 2], [0, 1], false],
+    [[3, 4, 5, 2], [-4, -3], true],
+    [[3, 4, 5], [1, 2], false], // innermost: wasm's own path
+    [[3, 4, 5], [0, 2], false], // neither: wasm's own path
+  ] as Array<[number[], number[], boolean]>)('%j over %j keepDims %s', async (shape, axis, keepDims) => {
+    const err = await compare(tf.Sum, { x: { shape, values: randomValues(shape) } }, { axis, keepDims });
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it('int32 sums stay exact', async () => {
+    const values = Array.from({ length: 24 }, (_, i) => i * 1000003);
+    const ref = await runOn(
+      'cpu',
+      tf.Sum,
+      { x: { shape: [4, 3, 2], dtype: 'int32', values } },
+      { axis: [0, 1] },
+    );
+    const got = await runOn(
+      'wasm',
+      tf.Sum,
+      { x: { shape: [4, 3, 2], dtype: 'int32', values } },
+      { axis: [0, 1] },
+    );
+    expect(Array.from(got.values)).toEqual(Array.from(ref.values));
+  });
+});
+
+describe('Identity shares data on wasm', () => {
+  it('a clone outlives its source and leaks nothing', async () => {
+    await useBackend('wasm');
+    await assertNoTensorLeaks(async () => {
+      const x = tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]);
+      const y = tf.clone(x);
+      x.dispose();
+      expect(await y.array()).toEqual([
+        [1, 2],
+        [3, 4],
+      ]);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.clone(a), a)))(y);
+      expect(Array.from(await g.data())).toEqual([2, 4, 6, 8]);
+      tf.dispose([y, g]);
+    });
+  });
+});
+
 describe('wasm gradient kernels release their intermediates', () => {
   it('leave no tensors or backend buffers behind', async () => {
     await useBackend('wasm');
@@ -244,7 +392,9 @@ describe('wasm gradient kernels release their intermediates', () => {
       )([x, w]);
       const ids = tf.tensor1d([1, 0], 'int32');
       const s = tf.unsortedSegmentSum(x, ids, 2);
-      tf.dispose([gx, gw, dx, dw, ids, s]);
+      const gp = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same')))(x);
+      const bias = tf.sum(x, [0, 1, 2]);
+      tf.dispose([gx, gw, dx, dw, ids, s, gp, bias]);
     });
     tf.dispose([x, w]);
   });
@@ -292,6 +442,9 @@ describe('registration', () => {
         'DepthwiseConv2dNativeBackpropFilter',
         'DepthwiseConv2dNativeBackpropInput',
         'UnsortedSegmentSum',
+        'MaxPoolGrad',
+        'Sum',
+        'Identity',
       ]),
     );
   });
