@@ -24,6 +24,14 @@ interface PairCounts {
   withPositives: number;
 }
 
+/** Rows [r0, r1) of u u^T, read back (`uT` is u's materialised transpose). */
+function similarityRows(u: tf.Tensor, uT: tf.Tensor2D, r0: number, r1: number): Float32Array {
+  const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), uT));
+  const data = block.dataSync() as Float32Array;
+  block.dispose();
+  return data;
+}
+
 function countPairs(labels: Int32Array): PairCounts {
   const classSize = new Map<number, number>();
   for (const y of labels) classSize.set(y, (classSize.get(y) ?? 0) + 1);
@@ -125,16 +133,10 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       const step = Math.max(1, Math.floor(blockElements / n));
       // Materialised transpose: wasm's matMul(a, b, false, true) is about 10x slower.
       const uT = tf.transpose(u) as tf.Tensor2D;
-      const similarities = (r0: number, r1: number) => {
-        const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), uT));
-        const data = block.dataSync() as Float32Array;
-        block.dispose();
-        return data;
-      };
       const sums = { pull: 0, push: 0 };
       for (let r0 = 0; r0 < n; r0 += step) {
         const r1 = Math.min(n, r0 + step);
-        visitRows(similarities(r0, r1), r0, r1 - r0, y, sums);
+        visitRows(similarityRows(u, uT, r0, r1), r0, r1 - r0, y, sums);
       }
       uT.dispose();
       const value = sums.pull / counts.positives + (counts.negatives > 0 ? sums.push / counts.negatives : 0);
@@ -152,17 +154,9 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
           let columnsPart = tf.zerosLike(e) as tf.Tensor2D; // sum over blocks of G_blk^T u_blk
           for (let r0 = 0; r0 < n; r0 += step) {
             const r1 = Math.min(n, r0 + step);
-            const s = tf.tidy(() => tf.matMul(tf.slice(e, [r0, 0], [r1 - r0, -1]), eT));
-            const g = new Float32Array(s.size);
-            visitRows(
-              s.dataSync() as Float32Array,
-              r0,
-              r1 - r0,
-              y,
-              { pull: 0, push: 0 },
-              { out: g, ...weights },
-            );
-            s.dispose();
+            const g = new Float32Array((r1 - r0) * n);
+            const s = similarityRows(e, eT, r0, r1);
+            visitRows(s, r0, r1 - r0, y, { pull: 0, push: 0 }, { out: g, ...weights });
             const next = tf.tidy(() => {
               const gBlock = tf.tensor2d(g, [r1 - r0, n]);
               rowsPart.push(tf.keep(tf.matMul(gBlock, e)));
