@@ -443,11 +443,21 @@ function withLeadingAxesAsPooling(original: KernelConfig): KernelFn {
   };
 }
 
-/** Identity shares the input's data (as Reshape does) instead of copying it, as on `cpu`. */
-function sharedIdentity(original: KernelConfig): KernelFn {
+/**
+ * Identity, and Cast to the dtype a tensor already has (ReLU's gradient casts a float mask to
+ * float), share the input's data as Reshape does instead of copying it, as on `cpu`. Cast to
+ * bool is `x != 0`: wasm 4.22 truncates to a byte instead (int32 -2 became 254).
+ */
+function sharingWhenUnchanged(original: KernelConfig): KernelFn {
   return (args) => {
     const x = args.inputs['x'] as TensorInfo;
-    if (x.dtype === 'string') return callKernel(original, args);
+    const dtype = (args.attrs as { dtype?: string } | undefined)?.dtype ?? x.dtype;
+    if (dtype === 'bool' && (x.dtype === 'int32' || x.dtype === 'float32')) {
+      const s = new Scratch(args.backend as KernelBackend);
+      const zero = s.run('Fill', {}, { shape: [], value: 0, dtype: x.dtype });
+      return s.finish(s.run('NotEqual', { a: x, b: zero }));
+    }
+    if (x.dtype === 'string' || dtype !== x.dtype) return callKernel(original, args);
     (args.backend as KernelBackend).incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
@@ -489,7 +499,8 @@ const wrappers: Array<[string, (original: KernelConfig) => KernelFn]> = [
   [tf.BatchMatMul, withExplicitTransposes],
   [tf._FusedMatMul, withExplicitTransposes],
   [tf.Sum, withLeadingAxesAsPooling],
-  [tf.Identity, sharedIdentity],
+  [tf.Identity, sharingWhenUnchanged],
+  [tf.Cast, sharingWhenUnchanged],
 ];
 
 /** The kernel names this module adds to `wasm` (those wasm did not have) or replaces there. */

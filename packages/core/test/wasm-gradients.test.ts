@@ -357,7 +357,26 @@ describe('Sum over leading axes (pooled on wasm) matches cpu', () => {
   });
 });
 
-describe('Identity shares data on wasm', () => {
+describe('Identity and same-dtype Cast share data on wasm', () => {
+  it('Cast to the same dtype keeps the values; to another dtype converts them', async () => {
+    await useBackend('wasm');
+    await assertNoTensorLeaks(async () => {
+      const x = tf.tensor1d([1.5, -2.25, 3]);
+      const same = tf.cast(x, 'float32');
+      const ints = tf.cast(x, 'int32');
+      const bools = tf.cast(ints, 'bool');
+      x.dispose();
+      expect(Array.from(await same.data())).toEqual([1.5, -2.25, 3]);
+      expect(Array.from(await ints.data())).toEqual([1, -2, 3]);
+      expect(bools.dtype).toBe('bool');
+      expect(Array.from(await bools.data())).toEqual([1, 1, 1]);
+      const floats = tf.tensor1d([0, -0.5, 2, Number.NaN]);
+      const floatBools = tf.cast(floats, 'bool');
+      expect(Array.from(await floatBools.data())).toEqual([0, 1, 1, 1]);
+      tf.dispose([same, ints, bools, floats, floatBools]);
+    });
+  });
+
   it('a clone outlives its source and leaks nothing', async () => {
     await useBackend('wasm');
     await assertNoTensorLeaks(async () => {
@@ -445,6 +464,7 @@ describe('registration', () => {
         'MaxPoolGrad',
         'Sum',
         'Identity',
+        'Cast',
       ]),
     );
   });
