@@ -29,7 +29,7 @@ import type {
 } from '@tensorflow/tfjs';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
-import { maxPoolGrad } from './wasm-heap';
+import { maxPoolGrad, sliceLeading } from './wasm-heap';
 
 type Pair = [number, number];
 
@@ -53,9 +53,13 @@ class Scratch {
   constructor(readonly backend: KernelBackend) {}
 
   run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-    const out = run(this.backend, name, inputs, attrs);
-    this.held.push(out);
-    return out;
+    return this.keep(run(this.backend, name, inputs, attrs));
+  }
+
+  /** Releases `info` with the rest at the end. */
+  keep(info: TensorInfo): TensorInfo {
+    this.held.push(info);
+    return info;
   }
 
   /** Returns `result` to the caller: everything else created here is released. */
@@ -151,6 +155,35 @@ function conv2DBackpropFilter({
     dimRoundingMode,
   );
   const s = new Scratch(backend as KernelBackend);
+  // XNNPACK's GEMM streams the whole reduction (N * OH * OW) per output tile, so a long one runs
+  // from memory rather than cache: summing the gradients of batch chunks is faster.
+  const n = info.batchSize;
+  const chunk = Math.max(1, Math.ceil(FILTER_GRAD_CHUNK / (info.outHeight * info.outWidth)));
+  if (n <= chunk) return s.finish(s.transpose(filterGradOfImages(s, x, dy, info), [1, 2, 0, 3]));
+  const parts: TensorInfo[] = [];
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    const xPart = s.keep(sliceLeading(backend as KernelBackend, x, start, count));
+    const dyPart = s.keep(sliceLeading(backend as KernelBackend, dy, start, count));
+    parts.push(filterGradOfImages(s, xPart, dyPart, info));
+  }
+  const grad = s.run('AddN', parts as unknown as NamedTensorInfoMap); // [Cin, FH, FW, Cout]
+  return s.finish(s.transpose(grad, [1, 2, 0, 3]));
+}
+
+/** Rows of the output gradient (N * OH * OW) that one chunk's filter gradient sums over. */
+const FILTER_GRAD_CHUNK = 6144;
+
+/**
+ * The filter gradient of a stack of images as one convolution: the input with channels as batch
+ * and batch as channels, the output gradient as filter, stride and dilation swapped. [Cin, FH, FW, Cout].
+ */
+function filterGradOfImages(
+  s: Scratch,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
   // [N, H, W, Cin] -> [Cin, H, W, N]: input channels become the batch, the batch is summed over.
   const xT = s.transpose(x, [3, 1, 2, 0]);
   const rows = filterGradWindow(
@@ -172,7 +205,7 @@ function conv2DBackpropFilter({
   const xP = s.padOrCrop(xT, rows, cols);
   // [N, OH, OW, Cout] -> [OH, OW, N, Cout]: the output gradient is the filter.
   const dyT = s.transpose(dy, [1, 2, 0, 3]);
-  const grad = s.run(
+  return s.run(
     'Conv2D',
     { x: xP, filter: dyT },
     {
@@ -181,8 +214,7 @@ function conv2DBackpropFilter({
       pad: 'valid',
       dataFormat: 'NHWC',
     },
-  ); // [Cin, FH, FW, Cout]
-  return s.finish(s.transpose(grad, [1, 2, 0, 3]));
+  );
 }
 
 /** Each value followed by (stride - 1) zeros along rows and columns: [N, OH * sh, OW * sw, C]. */

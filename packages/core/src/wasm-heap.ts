@@ -99,3 +99,20 @@ export function maxPoolGrad({
   );
   return dx;
 }
+
+/**
+ * Entries [start, start + count) of axis 0, copied on the heap: one contiguous block. (wasm's own
+ * Slice first copies its whole input out of the heap.)
+ */
+export function sliceLeading(
+  backend: KernelBackend,
+  x: TensorInfo,
+  start: number,
+  count: number,
+): TensorInfo {
+  const heap = backend as WasmHeap & KernelBackend;
+  const per = tf.util.sizeFromShape(x.shape.slice(1));
+  const out = heap.makeOutput([count, ...x.shape.slice(1)], x.dtype as 'float32');
+  heap.typedArrayFromHeap(out).set(heap.typedArrayFromHeap(x).subarray(start * per, (start + count) * per));
+  return out;
+}

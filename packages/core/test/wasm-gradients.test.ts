@@ -113,6 +113,25 @@ describe('wasm gradient kernels match cpu', () => {
     expect(err, label(k)).toBeLessThan(1e-4);
   });
 
+  // Batches whose N * OH * OW exceeds one chunk (6144 rows): partial gradients summed, remainder included.
+  it.each([
+    { n: 100, h: 10, w: 10, c: 2, out: 3, f: [3, 3], strides: [1, 1], pad: 'valid' },
+    { n: 200, h: 12, w: 11, c: 2, out: 2, f: [3, 3], strides: [2, 2], pad: 'same' },
+  ] as ConvCase[])('Conv2DBackpropFilter over batch chunks $n $h $w $strides $pad', async (k) => {
+    const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo([k.n, k.h, k.w, k.c], filterShape, k.strides, 1, k.pad);
+    expect(k.n * info.outHeight * info.outWidth).toBeGreaterThan(6144);
+    const err = await compare(
+      tf.Conv2DBackpropFilter,
+      {
+        x: { shape: [k.n, k.h, k.w, k.c], values: randomValues([k.n, k.h, k.w, k.c]) },
+        dy: { shape: info.outShape, values: randomValues(info.outShape) },
+      },
+      { strides: k.strides, pad: k.pad, dataFormat: 'NHWC', filterShape },
+    );
+    expect(err, label(k)).toBeLessThan(1e-4);
+  });
+
   it.each(convCases)('Conv2DBackpropInput (replaced on wasm) $n $h $w $c $strides $pad', async (k) => {
     const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
     const inputShape = [k.n, k.h, k.w, k.c] as [number, number, number, number];
@@ -412,8 +431,13 @@ describe('wasm gradient kernels release their intermediates', () => {
       const ids = tf.tensor1d([1, 0], 'int32');
       const s = tf.unsortedSegmentSum(x, ids, 2);
       const gp = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same')))(x);
+      const big = tf.ones([100, 10, 10, 1]); // 100 * 8 * 8 rows: two chunks
+      const filter = tf.ones([3, 3, 1, 2]);
+      const [gBigX, gBigW] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid')),
+      )([big, filter]);
       const bias = tf.sum(x, [0, 1, 2]);
-      tf.dispose([gx, gw, dx, dw, ids, s, gp, bias]);
+      tf.dispose([gx, gw, dx, dw, ids, s, gp, bias, big, filter, gBigX, gBigW]);
     });
     tf.dispose([x, w]);
   });
