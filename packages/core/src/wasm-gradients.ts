@@ -1,18 +1,23 @@
 /**
  * Gradient kernels that `@tensorflow/tfjs-backend-wasm` 4.22 lacks, registered for `wasm` as a side
  * effect of importing `@recallkit/core` so that conv nets (and `tf.gather`) train there; plus
- * faster stand-ins for two that it has (Conv2DBackpropInput, and matMul with transposed operands).
+ * faster stand-ins for some that it has (Conv2DBackpropInput, MaxPoolGrad, matMul with transposed
+ * operands, Sum over leading axes, Identity and same-dtype Cast).
  *
  * Each kernel is composed from kernels wasm already has (Conv2D, DepthwiseConv2dNative, Transpose,
- * PadV2, Slice, Reverse, Sum, ScatterNd, GatherV2), called directly on the backend's tensor data,
- * so the arithmetic runs in wasm (XNNPACK) rather than in JavaScript loops:
+ * PadV2, Slice, Reverse, Sum, ScatterNd, GatherV2, AvgPool), called directly on the backend's
+ * tensor data, so the arithmetic runs in wasm (XNNPACK) rather than in JavaScript loops:
  * - a filter gradient is a convolution of the input (channels as batch, batch as channels) with
- *   the output gradient as filter, the roles of stride and dilation swapped;
+ *   the output gradient as filter, the roles of stride and dilation swapped, summed over chunks
+ *   of the batch;
  * - a depthwise input gradient is a depthwise convolution of the zero-upsampled output gradient
  *   with the spatially flipped filter;
  * - UnsortedSegmentSum is ScatterNd, which accumulates duplicate indices;
  * - a conv input gradient is a convolution of the zero-upsampled output gradient with the
- *   flipped filter, its input and output channels swapped.
+ *   flipped filter, its input and output channels swapped;
+ * - a sum over leading axes is an average pool with one window over them, times its size.
+ * The one exception, MaxPoolGrad, is a JavaScript loop over the wasm heap (`wasm-heap.ts`): no
+ * composition reproduces its first-maximum tie-breaking, and the loop beats wasm's own kernel.
  */
 import type {
   Conv2DBackpropFilterAttrs,
