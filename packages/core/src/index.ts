@@ -1,3 +1,4 @@
+export { writeFileAtomic } from './atomic';
 export {
   type BackendDescription,
   type BackendName,

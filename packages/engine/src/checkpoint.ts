@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { RecallkitError } from '@recallkit/core';
+import { RecallkitError, writeFileAtomic } from '@recallkit/core';
 
 /** A named float32 array with its shape. */
 export interface StoredTensor {
@@ -29,22 +29,7 @@ export async function writeCheckpoint(file: string, contents: CheckpointContents
   const body = encodeBody(contents);
   const sha = createHash('sha256').update(body).digest('hex');
   const header = Buffer.from(`${MAGIC} ${VERSION} sha256=${sha} bytes=${body.length}\n`);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const handle = await fs.open(temporary, 'w');
-  try {
-    await handle.writev([header, body]);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(temporary, file);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
-  await syncFolder(path.dirname(file));
+  await writeFileAtomic(file, [header, body]);
 }
 
 /** Reads and verifies a checkpoint; a truncated or altered file is refused with CHECKPOINT_CORRUPT. */
@@ -141,18 +126,4 @@ function decodeBody(body: Buffer): CheckpointContents {
 
 function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  // Makes the rename itself durable; not every platform can open a folder, which is harmless.
-  try {
-    const handle = await fs.open(folder, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    /* best effort */
-  }
 }

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '@recallkit/core';
 
 /** Appends one JSON object per line; each record is a single write, so a kill loses at most the last line. */
 export class MetricsLog {
@@ -30,8 +31,6 @@ export class MetricsLog {
         return false;
       }
     });
-    const temporary = `${this.file}.tmp-${process.pid}`;
-    await fs.writeFile(temporary, kept.map((line) => `${line}\n`).join(''));
-    await fs.rename(temporary, this.file);
+    await writeFileAtomic(this.file, kept.map((line) => `${line}\n`).join(''));
   }
 }

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { RecallkitError } from '@recallkit/core';
+import { open } from 'node:fs/promises';
+import { RecallkitError, writeFileAtomic } from '@recallkit/core';
 
 /** The array types `.npy` files are read into and written from. */
 export type NpyArray = Float32Array | Int32Array | BigInt64Array;
@@ -152,32 +151,15 @@ function npyHeader(array: NpyArray, shape: readonly number[]): Buffer {
   return Buffer.concat([prefix, Buffer.from(header, 'latin1')]);
 }
 
-async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await file.write(bytes, done, Math.min(bytes.length - done, 1 << 30));
-    done += bytesWritten;
-  }
-}
-
 /**
  * Writes `array` with `shape` (default: one dimension) as a `.npy` file, atomically: the bytes go to
  * a temporary file in the same directory, which is then renamed over `path`.
  */
 export async function writeNpy(path: string, array: NpyArray, shape?: readonly number[]): Promise<void> {
   const header = npyHeader(array, shape ?? [array.length]);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const file = await open(temp, 'w');
-    try {
-      await writeAll(file, header);
-      await writeAll(file, new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
+    await writeFileAtomic(path, [header, new Uint8Array(array.buffer, array.byteOffset, array.byteLength)]);
   } catch (error) {
-    await rm(temp, { force: true });
     throw new RecallkitError(
       'NPY_WRITE_FAILED',
       `${path}: cannot write (${(error as NodeJS.ErrnoException).code ?? String(error)})`,

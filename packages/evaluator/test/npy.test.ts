@@ -54,7 +54,8 @@ describe('writeNpy', () => {
     await writeNpy(path, Float32Array.from([1, 2, 3, 4]), [2, 2]);
     expect((await readNpy(path)).shape).toEqual([2, 2]);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    await expect(writeNpy(join(dir, 'missing-dir', 'x.npy'), Float32Array.of(1))).rejects.toMatchObject({
+    // A folder that cannot exist (its parent is a file): the write fails with a coded error.
+    await expect(writeNpy(join(path, 'x.npy'), Float32Array.of(1))).rejects.toMatchObject({
       code: 'NPY_WRITE_FAILED',
     });
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);

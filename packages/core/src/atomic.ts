@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Writes a file atomically: the parts go to a temporary file in the same folder, which is flushed
+ * to disk and renamed over the target, and the folder is synced so the rename itself survives a
+ * crash. A reader sees the old file or the new one, never half of either; on failure the
+ * temporary file is removed and the target is untouched.
+ */
+export async function writeFileAtomic(
+  file: string,
+  parts: string | Uint8Array | readonly Uint8Array[],
+): Promise<void> {
+  const chunks =
+    typeof parts === 'string' ? [Buffer.from(parts)] : parts instanceof Uint8Array ? [parts] : parts;
+  const folder = path.dirname(file);
+  await fs.mkdir(folder, { recursive: true });
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await fs.open(temporary, 'w');
+    try {
+      for (const chunk of chunks) {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          // One write call takes at most 2 GiB; larger arrays go in 1 GiB pieces.
+          const length = Math.min(chunk.byteLength - offset, 1 << 30);
+          const { bytesWritten } = await handle.write(chunk, offset, length);
+          offset += bytesWritten;
+        }
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temporary, file);
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+  await syncFolder(folder);
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  // Not every platform can open a folder for syncing; the rename has happened either way.
+  try {
+    const handle = await fs.open(folder, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
