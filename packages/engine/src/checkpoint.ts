@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { RecallkitError, writeFileAtomic } from '@recallkit/core';
 
 /** A named float32 array with its shape. */
