@@ -1,4 +1,3 @@
-export { writeFileAtomic } from './atomic';
 export { type BenchEvent, type BenchOptions, type BenchResult, runBench } from './bench';
 export { registerBuiltins } from './builtins';
 export { experimentFromObject, loadExperiment, parseConfigText, readExperimentFile } from './config';

@@ -1,10 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { RecallkitError } from '@recallkit/core';
+import { RecallkitError, writeFileAtomic } from '@recallkit/core';
 import { createRegistry, type Registry } from '@recallkit/registry';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { writeFileAtomic } from './atomic';
 import { runBench } from './bench';
 import { registerBuiltins } from './builtins';
 import { assignWeights, modelFile, readTrainedModel, saveTrainedModel } from './checkpoint';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
+import { writeFileAtomic } from '@recallkit/core';
 import sharp from 'sharp';
-import { writeFileAtomic } from '../atomic';
 import { type RunResult, type Summary, summarise } from '../results';
 import { htmlReport } from './html';
 import { markdownTable } from './markdown';
