@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 const packages = readdirSync(join(root, 'packages')).map((dir) => {
@@ -40,9 +41,16 @@ for (const pkg of packages) {
 
 const project = join(work, 'project');
 mkdirSync(project);
-writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }));
+writeFileSync(
+  join(project, 'package.json'),
+  JSON.stringify({ name: 'user-project', private: true, type: 'module' }),
+);
 console.log(`installing ${packages.length} tarballs into ${project}`);
-run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...packages.map((p) => p.tarball)], project);
+run(
+  'npm',
+  ['install', '--no-audit', '--no-fund', '--loglevel=error', ...packages.map((p) => p.tarball)],
+  project,
+);
 
 for (const pkg of packages) {
   const readme = readFileSync(join(pkg.path, 'README.md'), 'utf8');
