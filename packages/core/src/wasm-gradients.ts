@@ -34,7 +34,7 @@ import type {
 } from '@tensorflow/tfjs';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
-import { maxPoolGrad, sliceLeading } from './wasm-heap';
+import { type KernelArgs, maxPoolGrad, sliceLeading } from './wasm-heap';
 
 type Pair = [number, number];
 
@@ -138,15 +138,7 @@ function filterGradWindow(
   return [padBefore, needed - inSize - padBefore];
 }
 
-function conv2DBackpropFilter({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+function conv2DBackpropFilter({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     attrs as unknown as Conv2DBackpropFilterAttrs;
@@ -258,15 +250,7 @@ function transposedConvInput(s: Scratch, dy: TensorInfo, info: tf.backend_util.C
  * Replaces wasm's own Conv2DBackpropInput, a scalar loop about 15x slower than its forward
  * convolution, by an XNNPACK convolution with the flipped, in/out-swapped filter.
  */
-function conv2DBackpropInput({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+function conv2DBackpropInput({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     attrs as unknown as Conv2DBackpropInputAttrs;
@@ -290,15 +274,7 @@ function conv2DBackpropInput({
   return s.finish(grad);
 }
 
-function depthwiseBackpropFilter({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+function depthwiseBackpropFilter({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, dilations, pad, dimRoundingMode, filterShape } =
     attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs;
@@ -336,15 +312,7 @@ function depthwiseBackpropFilter({
   return s.finish(s.reshape(summed, [fh, fw, c, m]));
 }
 
-function depthwiseBackpropInput({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+function depthwiseBackpropInput({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, dilations, pad, dimRoundingMode, inputShape } =
     attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs;
@@ -373,15 +341,7 @@ function depthwiseBackpropInput({
   return s.finish(s.run('Sum', { x: perMultiplier }, { axis: [4], keepDims: false }));
 }
 
-function unsortedSegmentSum({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+function unsortedSegmentSum({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
   const { numSegments } = attrs as unknown as UnsortedSegmentSumAttrs;
   const kb = backend as KernelBackend;
@@ -413,8 +373,7 @@ function unsortedSegmentSum({
   return s.finish(result);
 }
 
-type KernelFn = typeof conv2DBackpropFilter;
-type KernelArgs = Parameters<KernelFn>[0];
+type KernelFn = (args: KernelArgs) => TensorInfo;
 
 function callKernel(config: KernelConfig, { inputs, attrs, backend }: KernelArgs): TensorInfo {
   return config.kernelFunc({ inputs, attrs: attrs ?? {}, backend: backend as KernelBackend }) as TensorInfo;

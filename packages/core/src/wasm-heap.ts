@@ -13,6 +13,13 @@ import type {
 } from '@tensorflow/tfjs';
 import { tf } from './tf';
 
+/** What tfjs passes to a kernel function. */
+export interface KernelArgs {
+  inputs: NamedTensorInfoMap;
+  attrs?: NamedAttrMap;
+  backend: unknown;
+}
+
 /** The part of tfjs-backend-wasm's BackendWasm that heap kernels use. */
 interface WasmHeap {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
@@ -69,15 +76,7 @@ export function maxPoolGradInto(
   }
 }
 
-export function maxPoolGrad({
-  inputs,
-  attrs,
-  backend,
-}: {
-  inputs: NamedTensorInfoMap;
-  attrs?: NamedAttrMap;
-  backend: unknown;
-}): TensorInfo {
+export function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(
