@@ -3,7 +3,7 @@ export { registerBuiltins } from './builtins';
 export { experimentFromObject, loadExperiment, parseConfigText, readExperimentFile } from './config';
 export { collectInfo, formatInfo, type Info } from './info';
 export { type Job, runJob } from './jobs';
-export { buildModel, embedDataset, type RunOptions, runExperiment, type ScheduleConfig } from './pipeline';
+export { buildModel, type RunOptions, runExperiment, type ScheduleConfig } from './pipeline';
 export { loadPlugins, type PluginModule } from './plugins';
 export { createProgram, type Io, main } from './program';
 export {

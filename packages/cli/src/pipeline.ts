@@ -1,5 +1,6 @@
 import { RecallkitError, tf } from '@recallkit/core';
 import { type OptimizerConfig, type StepInfo, Trainer } from '@recallkit/engine';
+import { embedDataset } from '@recallkit/models';
 import type { Experiment, Registry, ResolvedRef } from '@recallkit/registry';
 import type { RunResult } from './results';
 import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator, RetrievalMetrics } from './types';
@@ -45,32 +46,6 @@ export async function buildModel(
   let model = await make<tf.LayersModel>(registry, backbone, { inputShape, seed });
   if (head) model = await make<tf.LayersModel>(registry, head, { trunk: model, seed });
   return model;
-}
-
-/** Embeds a dataset in blocks (inference mode), returning one N x D tensor. */
-export async function embedDataset(
-  model: tf.LayersModel,
-  dataset: DatasetSplits['test'],
-  blockSize = 1000,
-): Promise<tf.Tensor2D> {
-  const parts: tf.Tensor2D[] = [];
-  try {
-    for (let start = 0; start < dataset.length; start += blockSize) {
-      const indices = Int32Array.from(
-        { length: Math.min(blockSize, dataset.length - start) },
-        (_, i) => start + i,
-      );
-      const images = await dataset.load(indices);
-      try {
-        parts.push(tf.tidy(() => model.predict(images, { batchSize: blockSize }) as tf.Tensor2D));
-      } finally {
-        images.dispose();
-      }
-    }
-    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
-  } finally {
-    if (parts.length > 1) tf.dispose(parts);
-  }
 }
 
 /**
@@ -148,7 +123,8 @@ export async function runExperiment(
     await options.onModel?.(model);
     const evaluator = await make<Evaluator>(registry, c.evaluator, {});
     const evalStarted = performance.now();
-    const embeddings = await embedDataset(model, data.test);
+    const embedded = await embedDataset(model, data.test, { batchSize: 1000 });
+    const embeddings = tf.tensor2d(embedded.data, [embedded.count, embedded.dim]);
     let metrics: RetrievalMetrics;
     try {
       metrics = await evaluator(embeddings, data.test.labels);
