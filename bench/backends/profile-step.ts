@@ -3,46 +3,16 @@
  *
  *   cd bench && npx tsx --conditions=source backends/profile-step.ts [--batch 400]
  */
-import { createRng, tf, useBackend } from '@recallkit/core';
+import { tf, useBackend } from '@recallkit/core';
+import { randn, smallCnn } from './cnn';
 
 const args = process.argv.slice(2);
 const batchArg = args.indexOf('--batch');
 const BATCH = batchArg >= 0 ? Number(args[batchArg + 1]) : 400;
-const rng = createRng('bench/backends/profile');
-const randn = (shape: number[], scale: number) =>
-  tf.tensor(
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * scale),
-    shape,
-  );
-
 await useBackend((process.env['RECALLKIT_BACKEND'] as 'wasm' | 'cpu' | undefined) ?? 'wasm');
-const v = (shape: number[], fanIn: number) => tf.variable(randn(shape, Math.sqrt(2 / fanIn)));
-const w1 = v([3, 3, 1, 32], 9);
-const b1 = tf.variable(tf.zeros([32]));
-const w2 = v([3, 3, 32, 64], 288);
-const b2 = tf.variable(tf.zeros([64]));
-const w3 = v([5 * 5 * 64, 128], 1600);
-const b3 = tf.variable(tf.zeros([128]));
-const params = [w1, b1, w2, b2, w3, b3];
+const { params, embed } = smallCnn();
 const x = tf.tidy(() => tf.randomUniform([BATCH, 28, 28, 1], 0, 1, 'float32', 1)) as tf.Tensor4D;
 const target = randn([BATCH, 128], 1);
-const embed = (input: tf.Tensor4D) =>
-  tf.tidy(() => {
-    let h = tf.maxPool(
-      tf.relu(tf.add(tf.conv2d(input, w1 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b1)) as tf.Tensor4D,
-      2,
-      2,
-      'valid',
-    );
-    h = tf.maxPool(
-      tf.relu(tf.add(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b2)) as tf.Tensor4D,
-      2,
-      2,
-      'valid',
-    );
-    const e = tf.add(tf.matMul(tf.reshape(h, [input.shape[0], -1]) as tf.Tensor2D, w3), b3) as tf.Tensor2D;
-    return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
-  });
 const step = async () => {
   const { value, grads } = tf.variableGrads(
     () => tf.mean(tf.sum(tf.mul(embed(x), target), 1)) as tf.Scalar,

@@ -8,12 +8,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { type BackendName, backendNames, createRng, describeBackend, tf, useBackend } from '@recallkit/core';
+import { type BackendName, backendNames, describeBackend, tf, useBackend } from '@recallkit/core';
+import { randn, smallCnn } from './cnn';
 
 const args = process.argv.slice(2);
 const batchArg = args.indexOf('--batch');
 const BATCH = batchArg >= 0 ? Number(args[batchArg + 1]) : 400;
-const rng = createRng('bench/backends');
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -32,12 +32,6 @@ async function time(fn: () => Promise<void>, reps: number): Promise<number> {
   return median(times);
 }
 
-const randn = (shape: number[], scale: number) =>
-  tf.tensor(
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * scale),
-    shape,
-  );
-
 async function matMulGflops(n: number, reps: number): Promise<number> {
   const a = randn([n, n], 1) as tf.Tensor2D;
   const b = randn([n, n], 1) as tf.Tensor2D;
@@ -48,41 +42,6 @@ async function matMulGflops(n: number, reps: number): Promise<number> {
   }, reps);
   tf.dispose([a, b]);
   return (2 * n ** 3) / seconds / 1e9;
-}
-
-interface Cnn {
-  params: tf.Variable[];
-  embed(x: tf.Tensor4D): tf.Tensor2D;
-}
-
-function smallCnn(): Cnn {
-  const v = (shape: number[], fanIn: number) => tf.variable(randn(shape, Math.sqrt(2 / fanIn)));
-  const w1 = v([3, 3, 1, 32], 9);
-  const b1 = tf.variable(tf.zeros([32]));
-  const w2 = v([3, 3, 32, 64], 288);
-  const b2 = tf.variable(tf.zeros([64]));
-  const w3 = v([5 * 5 * 64, 128], 1600);
-  const b3 = tf.variable(tf.zeros([128]));
-  return {
-    params: [w1, b1, w2, b2, w3, b3],
-    embed: (x) =>
-      tf.tidy(() => {
-        let h = tf.maxPool(
-          tf.relu(tf.add(tf.conv2d(x, w1 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b1)) as tf.Tensor4D,
-          2,
-          2,
-          'valid',
-        );
-        h = tf.maxPool(
-          tf.relu(tf.add(tf.conv2d(h, w2 as tf.Variable<tf.Rank.R4>, 1, 'valid'), b2)) as tf.Tensor4D,
-          2,
-          2,
-          'valid',
-        );
-        const e = tf.add(tf.matMul(tf.reshape(h, [x.shape[0], -1]) as tf.Tensor2D, w3), b3) as tf.Tensor2D;
-        return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
-      }),
-  };
 }
 
 async function cnnImagesPerSecond(batch: number, reps: number) {
