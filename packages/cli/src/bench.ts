@@ -39,12 +39,16 @@ export interface BenchResult {
   readonly wallSeconds: number;
 }
 
-/** The parts that must agree for a comparison to be fair: data, model and training budget. */
+/**
+ * The parts that must agree for a comparison to be fair: data, model and training budget. The
+ * number of classes per batch may differ (a batch-size sweep at the same epochs sees the same images).
+ */
 function budgetOf(e: Experiment): Record<string, unknown> {
   const c = e.components;
+  const { classesPerBatch: _, ...sampler } = c.sampler.options;
   return {
     dataset: c.dataset,
-    sampler: c.sampler,
+    sampler: { id: c.sampler.id, ...sampler },
     backbone: c.backbone,
     head: c.head ?? null,
     epochs: e.train.epochs,
@@ -141,9 +145,14 @@ export async function runBench(
   const wallSeconds = (performance.now() - started) / 1000;
   const first = experiments[0]!;
   const trainedEpochs = epochs ?? first.train.epochs;
+  const batchSizes = new Set(experiments.map((e) => JSON.stringify(e.components.sampler.options)));
+  const sampler =
+    batchSizes.size > 1
+      ? `${first.components.sampler.id}, classes per batch as each experiment sets`
+      : `${first.components.sampler.id} ${JSON.stringify(first.components.sampler.options)}`;
   const notes = [
     `${experiments.map((e) => e.name).join(', ')}: same dataset (${first.components.dataset.id}), sampler ` +
-      `(${first.components.sampler.id} ${JSON.stringify(first.components.sampler.options)}), backbone ` +
+      `(${sampler}), backbone ` +
       `(${first.components.backbone.id}) and budget (${trainedEpochs} epoch${trainedEpochs === 1 ? '' : 's'}), ` +
       `seeds ${seeds.join(', ')}, on the ${runs[0]?.backend ?? '?'} backend.`,
     `Bench wall time ${wallSeconds.toFixed(0)} s with ${workers} worker process${workers === 1 ? '' : 'es'}.`,

@@ -14,6 +14,8 @@ export interface ModelMeta {
   readonly baseDir: string;
   readonly source: string;
   readonly seed: number;
+  /** Optimiser steps that trained these weights. */
+  readonly steps?: number;
 }
 
 /** Saves the model's weights (in `model.weights` order) with the experiment that built it. */

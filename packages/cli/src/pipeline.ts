@@ -2,8 +2,8 @@ import { RecallkitError, tf } from '@recallkit/core';
 import { type OptimizerConfig, type StepInfo, Trainer } from '@recallkit/engine';
 import { embedDataset } from '@recallkit/models';
 import type { Experiment, Registry, ResolvedRef } from '@recallkit/registry';
-import type { RunResult } from './results';
-import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator, RetrievalMetrics } from './types';
+import type { Evaluation, RunResult } from './results';
+import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator } from './types';
 
 /** What a `schedule` component resolves to: the engine's step schedule. */
 export interface ScheduleConfig {
@@ -28,7 +28,23 @@ export interface RunOptions {
   /** Name of the run in results (default: the experiment's, or '<backbone> untrained'). */
   readonly name?: string;
   /** Receives the trained model before it is disposed (e.g. to save it). */
-  readonly onModel?: (model: tf.LayersModel) => Promise<void>;
+  readonly onModel?: (model: tf.LayersModel, training: { steps: number }) => Promise<void>;
+  /** Receives the model each time a periodic evaluation beats the previous best (`train.evaluateEvery`). */
+  readonly onBest?: (model: tf.LayersModel, evaluation: Evaluation) => Promise<void>;
+}
+
+/** The value of `train.selectBy` ('recall@<k>' or 'map@r') in one evaluation's metrics. */
+export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string): number {
+  if (selectBy === 'map@r') return metrics.mapAtR;
+  const k = selectBy.slice('recall@'.length);
+  const value = metrics.recall[k];
+  if (value === undefined) {
+    throw new RecallkitError(
+      'INVALID_CONFIG',
+      `train.selectBy is '${selectBy}' but the evaluator reports Recall@k for k = ${Object.keys(metrics.recall).join(', ')} only`,
+    );
+  }
+  return value;
 }
 
 async function make<T>(registry: Registry, ref: ResolvedRef, context: Record<string, unknown>): Promise<T> {
@@ -65,7 +81,25 @@ export async function runExperiment(
   const data = await make<DatasetSplits>(registry, c.dataset, { seed });
   const model = await buildModel(experiment, registry, data.train.sampleShape, seed);
   const curve: { step: number; epoch: number; loss: number }[] = [];
+  const evaluator = await make<Evaluator>(registry, c.evaluator, {});
+  let index: string | undefined;
+  const measure = async (): Promise<Evaluation['metrics']> => {
+    const embedded = await embedDataset(model, data.test, { batchSize: 1000 });
+    const embeddings = tf.tensor2d(embedded.data, [embedded.count, embedded.dim]);
+    try {
+      const metrics = await evaluator(embeddings, data.test.labels);
+      index = metrics.index;
+      return { recall: { ...metrics.recall }, mapAtR: metrics.mapAtR };
+    } finally {
+      embeddings.dispose();
+    }
+  };
+  const { evaluateEvery, selectBy } = experiment.train;
+  const evaluations: Evaluation[] = [];
+  let best: Evaluation | undefined;
+  let periodicSeconds = 0;
   let steps = 0;
+  let batchSize = 0;
   let trainImages = 0;
   let trainSeconds = 0;
   let trainCpuSeconds = 0;
@@ -77,6 +111,7 @@ export async function runExperiment(
       if (c.mixup) loss = await make<EmbeddingLoss>(registry, c.mixup, { loss, seed });
       const optimizer = await make<OptimizerConfig>(registry, c.optimizer, {});
       const schedule = c.schedule ? await make<ScheduleConfig>(registry, c.schedule, {}) : undefined;
+      batchSize = sampler.batchSize;
       const perEpoch = sampler.batches(0).length;
       const total = Math.max(1, Math.round(experiment.train.epochs * perEpoch));
       const logEvery = experiment.train.logEvery;
@@ -87,6 +122,27 @@ export async function runExperiment(
         sampler,
         epochs: Math.ceil(experiment.train.epochs),
         iterations: total,
+        augment: experiment.train.augment,
+        ...(evaluateEvery > 0
+          ? {
+              evaluate: {
+                everyEpochs: evaluateEvery,
+                metric: selectBy,
+                run: async ({ epoch, step }) => {
+                  const started = performance.now();
+                  const evaluation = { epoch: epoch + 1, step, metrics: await measure() };
+                  evaluations.push(evaluation);
+                  const value = selectedMetric(evaluation.metrics, selectBy);
+                  if (!best || value > selectedMetric(best.metrics, selectBy)) {
+                    best = evaluation;
+                    await options.onBest?.(model, evaluation);
+                  }
+                  periodicSeconds += (performance.now() - started) / 1000;
+                  return { [selectBy]: value };
+                },
+              },
+            }
+          : {}),
         ...(experiment.train.chunk ? { chunkSize: experiment.train.chunk } : {}),
         seed,
         optimizer,
@@ -116,22 +172,17 @@ export async function runExperiment(
       } finally {
         trainer.dispose();
       }
-      trainSeconds = (performance.now() - started) / 1000;
+      // Periodic evaluations are not training: their time is taken out (CPU time approximately).
+      trainSeconds = (performance.now() - started) / 1000 - periodicSeconds;
       const cpu = process.cpuUsage(cpuStarted);
-      trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
+      trainCpuSeconds = (cpu.user + cpu.system) / 1e6 - periodicSeconds;
     }
-    await options.onModel?.(model);
-    const evaluator = await make<Evaluator>(registry, c.evaluator, {});
+    await options.onModel?.(model, { steps });
     const evalStarted = performance.now();
-    const embedded = await embedDataset(model, data.test, { batchSize: 1000 });
-    const embeddings = tf.tensor2d(embedded.data, [embedded.count, embedded.dim]);
-    let metrics: RetrievalMetrics;
-    try {
-      metrics = await evaluator(embeddings, data.test.labels);
-    } finally {
-      embeddings.dispose();
-    }
-    const evalSeconds = (performance.now() - evalStarted) / 1000;
+    const last = evaluations.at(-1);
+    // The trainer has just evaluated the final weights when the last epoch was an evaluation epoch.
+    const metrics = last && last.step === steps ? last.metrics : await measure();
+    const evalSeconds = (performance.now() - evalStarted) / 1000 + periodicSeconds;
     return {
       experiment:
         options.name ??
@@ -144,10 +195,10 @@ export async function runExperiment(
           .filter(([, ref]) => ref)
           .map(([kind, ref]) => [kind, ref!.id]),
       ),
-      metrics: {
-        recall: Object.fromEntries(Object.entries(metrics.recall).map(([k, v]) => [k, v])),
-        mapAtR: metrics.mapAtR,
-      },
+      batchSize,
+      metrics,
+      evaluations,
+      ...(best ? { best } : {}),
       curve,
       steps,
       trainImages,
@@ -155,7 +206,7 @@ export async function runExperiment(
       trainCpuSeconds,
       imagesPerSecond: train && trainSeconds > 0 ? trainImages / trainSeconds : null,
       evalSeconds,
-      ...(metrics.index ? { index: metrics.index } : {}),
+      ...(index ? { index } : {}),
       backend,
     };
   } finally {

@@ -9,6 +9,7 @@ import { registerBuiltins } from './builtins';
 import { assignWeights, modelFile, readTrainedModel, saveTrainedModel } from './checkpoint';
 import { experimentFromObject, readExperimentFile } from './config';
 import { collectInfo, formatInfo } from './info';
+import { applyOverrides } from './overrides';
 import { runExperiment } from './pipeline';
 import { benchProgress, describeRun } from './progress';
 
@@ -29,6 +30,10 @@ function positive(value: string): number {
   const n = Number(value);
   if (!(n > 0)) throw new InvalidArgumentError('expected a positive number');
   return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function seedList(value: string): number[] {
@@ -53,15 +58,21 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
     .argument('<config>', 'experiment file (.yaml, .yml or .json)')
     .option('--seed <n>', "seed (default: the config's first)", integer)
     .option('--epochs <n>', "override the config's train.epochs", positive)
+    .option(
+      '--set <field=value>',
+      'override one field of the config, e.g. dataset.root=/data/sop or sampler.classesPerBatch=10 (repeatable)',
+      collect,
+      [],
+    )
     .option('--out <dir>', 'output folder (default: runs/<name>-seed<seed>)')
     .option('--json', 'print the result as JSON')
     .option('--no-progress', 'no progress bar')
     .action(
       async (
         config: string,
-        o: { seed?: number; epochs?: number; out?: string; json?: boolean; progress: boolean },
+        o: { seed?: number; epochs?: number; set: string[]; out?: string; json?: boolean; progress: boolean },
       ) => {
-        const raw = await readExperimentFile(config);
+        const raw = applyOverrides(await readExperimentFile(config), o.set);
         const baseDir = dirname(resolvePath(config));
         let experiment = await experimentFromObject(raw, registry, config, baseDir);
         if (o.epochs !== undefined)
@@ -69,16 +80,13 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
         const seed = o.seed ?? experiment.seeds[0]!;
         const out = o.out ?? join('runs', `${experiment.name}-seed${seed}`);
         await mkdir(out, { recursive: true });
+        const meta = { experiment: raw, baseDir, source: config, seed };
         const result = await runExperiment(experiment, seed, registry, {
           progress: o.progress && !o.json && io.stderr.isTTY === true,
           log: join(out, 'train.jsonl'),
-          onModel: (model) =>
-            saveTrainedModel(join(out, 'model.ckpt'), model, {
-              experiment: raw,
-              baseDir,
-              source: config,
-              seed,
-            }),
+          onBest: (model, { step }) =>
+            saveTrainedModel(join(out, 'best.ckpt'), model, { ...meta, steps: step }),
+          onModel: (model, { steps }) => saveTrainedModel(join(out, 'model.ckpt'), model, { ...meta, steps }),
         });
         await writeFileAtomic(join(out, 'metrics.json'), `${JSON.stringify(result, null, 1)}\n`);
         if (o.json) print(JSON.stringify({ out, model: join(out, 'model.ckpt'), ...result }));
@@ -107,11 +115,13 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
         const file = await modelFile(target);
         const { meta, weights, shapes } = await readTrainedModel(file);
         const experiment = await experimentFromObject(meta.experiment, registry, meta.source, meta.baseDir);
-        result = await runExperiment(experiment, meta.seed, registry, {
+        const evaluated = await runExperiment(experiment, meta.seed, registry, {
           train: false,
           name: experiment.name,
           prepareModel: (model) => assignWeights(model, weights, shapes, file),
         });
+        // The weights are trained ones: say so, with the steps that trained them (older files lack them).
+        result = { ...evaluated, trained: true, steps: meta.steps ?? evaluated.steps };
       }
       if (o.json) print(JSON.stringify(result));
       else {

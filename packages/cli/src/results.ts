@@ -1,3 +1,10 @@
+/** Retrieval metrics of the model after `epoch` epochs (`step` optimiser steps). */
+export interface Evaluation {
+  readonly epoch: number;
+  readonly step: number;
+  readonly metrics: { readonly recall: Readonly<Record<string, number>>; readonly mapAtR: number };
+}
+
 /** One training + evaluation run (one experiment, one seed), as bench and train write it. */
 export interface RunResult {
   readonly experiment: string;
@@ -6,7 +13,14 @@ export interface RunResult {
   /** False for the untrained network: the floor every loss must beat. */
   readonly trained: boolean;
   readonly components: Readonly<Record<string, string>>;
-  readonly metrics: { readonly recall: Readonly<Record<string, number>>; readonly mapAtR: number };
+  /** Images per training batch (the sampler's), 0 for the untrained network. */
+  readonly batchSize: number;
+  /** Metrics of the final model. */
+  readonly metrics: Evaluation['metrics'];
+  /** The periodic evaluations (`train.evaluateEvery`), in order; empty when there were none. */
+  readonly evaluations: readonly Evaluation[];
+  /** The periodic evaluation with the best `train.selectBy` value. */
+  readonly best?: Evaluation;
   /** Training loss per logged step. */
   readonly curve: readonly { readonly step: number; readonly epoch: number; readonly loss: number }[];
   readonly steps: number;
@@ -43,8 +57,21 @@ export interface Summary {
   readonly mapAtR: Stat;
   readonly imagesPerSecond: Stat | null;
   readonly trainSeconds: Stat;
+  readonly batchSize: number;
   /** Training loss per logged step, averaged over seeds (steps present in every seed). */
   readonly curve: readonly { readonly step: number; readonly loss: number }[];
+  /** Periodic evaluations averaged over seeds (epochs present in every seed). */
+  readonly evaluations: readonly {
+    readonly epoch: number;
+    readonly recall: Readonly<Record<string, number>>;
+    readonly mapAtR: number;
+  }[];
+  /** Over seeds, each seed's best periodic evaluation; absent when a seed had none. */
+  readonly best?: {
+    readonly recall: Readonly<Record<string, Stat>>;
+    readonly mapAtR: Stat;
+    readonly epoch: Stat;
+  };
 }
 
 export function stat(values: readonly number[]): Stat {
@@ -74,9 +101,21 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
     const first = group[0]!;
     const sorted = [...group].sort((a, b) => a.seed - b.seed);
     const ks = Object.keys(first.metrics.recall);
-    const recall = Object.fromEntries(
-      ks.map((k) => [k, stat(sorted.map((r) => r.metrics.recall[k] ?? Number.NaN))]),
-    );
+    const recallOf = (metrics: readonly Evaluation['metrics'][]) =>
+      Object.fromEntries(ks.map((k) => [k, stat(metrics.map((m) => m.recall[k] ?? Number.NaN))]));
+    const recall = recallOf(sorted.map((r) => r.metrics));
+    const bests = sorted.map((r) => r.best).filter((b): b is Evaluation => b !== undefined);
+    const epochs = (first.evaluations ?? [])
+      .map((e) => e.epoch)
+      .filter((epoch) => sorted.every((r) => (r.evaluations ?? []).some((e) => e.epoch === epoch)));
+    const evaluations = epochs.map((epoch) => {
+      const at = sorted.map((r) => r.evaluations.find((e) => e.epoch === epoch)!.metrics);
+      return {
+        epoch,
+        recall: Object.fromEntries(ks.map((k) => [k, stat(at.map((m) => m.recall[k] ?? Number.NaN)).mean])),
+        mapAtR: stat(at.map((m) => m.mapAtR)).mean,
+      };
+    });
     const speeds = sorted.map((r) => r.imagesPerSecond).filter((v): v is number => v !== null);
     const steps = Math.min(...sorted.map((r) => r.curve.length));
     const curve = Array.from({ length: Number.isFinite(steps) ? steps : 0 }, (_, i) => ({
@@ -93,7 +132,18 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
       mapAtR: stat(sorted.map((r) => r.metrics.mapAtR)),
       imagesPerSecond: speeds.length ? stat(speeds) : null,
       trainSeconds: stat(sorted.map((r) => r.trainSeconds)),
+      batchSize: first.batchSize ?? 0,
       curve,
+      evaluations,
+      ...(bests.length === sorted.length && bests.length > 0
+        ? {
+            best: {
+              recall: recallOf(bests.map((b) => b.metrics)),
+              mapAtR: stat(bests.map((b) => b.metrics.mapAtR)),
+              epoch: stat(bests.map((b) => b.epoch)),
+            },
+          }
+        : {}),
     };
   });
 }

@@ -1,6 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { applyOverrides } from '../src/overrides';
+import { augmentCalls } from './fixtures/tiny-data';
 import { run, tempDir, tinyExperiment, writeYaml } from './helpers';
 
 const rsk = { name: 'rsk', k: [1, 2, 4] };
@@ -42,7 +44,7 @@ describe('recallkit train / eval', () => {
 
     const evaluated = await run(['eval', out, '--json']);
     expect(evaluated.code).toBe(0);
-    expect(JSON.parse(evaluated.stdout).metrics).toEqual(result.metrics);
+    expect(JSON.parse(evaluated.stdout)).toMatchObject({ metrics: result.metrics, trained: true, steps: 4 });
 
     // The config alone evaluates the untrained network: the same for the same seed, and not the trained one.
     const untrained = JSON.parse((await run(['eval', config, '--json'])).stdout);
@@ -76,6 +78,84 @@ describe('recallkit train / eval', () => {
       'nope.yaml: no such experiment file',
     );
     expect((await run(['eval', join(dir, 'nowhere')])).stderr).toContain('[CHECKPOINT_MISSING]');
+  });
+});
+
+describe('recallkit train: augmentation, periodic evaluation, overrides', () => {
+  it('asks the dataset for augmented training images unless train.augment is false', async () => {
+    const dir = await tempDir();
+    augmentCalls.length = 0;
+    const on = await writeYaml(dir, 'on.yaml', tinyExperiment('aug-on', rsk, { seeds: [3] }));
+    expect((await run(['train', on, '--out', join(dir, 'on')])).code).toBe(0);
+    // Stage 1 and stage 3 of each of the 4 steps load the batch with the same (seed, epoch).
+    expect(augmentCalls).toHaveLength(8);
+    expect(augmentCalls.every((a) => a.seed === 3 && a.epoch === 0)).toBe(true);
+    augmentCalls.length = 0;
+    const off = await writeYaml(
+      dir,
+      'off.yaml',
+      tinyExperiment('aug-off', rsk, { train: { epochs: 1, augment: false } }),
+    );
+    expect((await run(['train', off, '--out', join(dir, 'off')])).code).toBe(0);
+    expect(augmentCalls).toHaveLength(0);
+  });
+
+  it('evaluates every n epochs, keeps the best model, and reports final and best', async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(
+      dir,
+      'periodic.yaml',
+      tinyExperiment('periodic', rsk, { train: { epochs: 3, evaluateEvery: 1, selectBy: 'map@r' } }),
+    );
+    const out = join(dir, 'run');
+    const trained = await run(['train', config, '--out', out, '--json']);
+    expect(trained.code).toBe(0);
+    const result = JSON.parse(trained.stdout);
+    expect(result.evaluations.map((e: { epoch: number; step: number }) => [e.epoch, e.step])).toEqual([
+      [1, 4],
+      [2, 8],
+      [3, 12],
+    ]);
+    // The final metrics are the last evaluation's; the best is the evaluation with the highest MAP@R.
+    expect(result.metrics).toEqual(result.evaluations[2].metrics);
+    const maps = result.evaluations.map((e: { metrics: { mapAtR: number } }) => e.metrics.mapAtR);
+    expect(result.best.metrics.mapAtR).toBe(Math.max(...maps));
+    expect(result.best.epoch).toBe(maps.indexOf(Math.max(...maps)) + 1);
+    const best = JSON.parse((await run(['eval', join(out, 'best.ckpt'), '--json'])).stdout);
+    expect(best).toMatchObject({ metrics: result.best.metrics, trained: true, steps: result.best.step });
+  });
+
+  it('overrides fields of the config with --set, typed as YAML', async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(dir, 'tiny.yaml', tinyExperiment('tiny-set', rsk));
+    const { code, stdout } = await run([
+      'train',
+      config,
+      '--out',
+      join(dir, 'run'),
+      '--json',
+      '--set',
+      'sampler.classesPerBatch=2',
+      '--set',
+      'train.epochs=2',
+    ]);
+    expect(code).toBe(0);
+    // 48 images in batches of 2 classes x 3: 8 steps per epoch, 2 epochs.
+    expect(JSON.parse(stdout).steps).toBe(16);
+    const bad = await run(['train', config, '--set', 'loss.k.deep=1']);
+    expect(bad.stderr).toContain(
+      "--set loss.k.deep=1: 'loss.k' is [1,2,4], not a mapping [INVALID_OVERRIDE]",
+    );
+    expect((await run(['train', config, '--set', 'noequals'])).stderr).toContain('[INVALID_OVERRIDE]');
+  });
+
+  it('turns a component named by a string into a mapping when --set gives it an option', () => {
+    expect(
+      applyOverrides({ dataset: 'sop', train: { epochs: 1 } }, ['dataset.root=/data/sop', 'train.chunk=50']),
+    ).toEqual({
+      dataset: { name: 'sop', root: '/data/sop' },
+      train: { epochs: 1, chunk: 50 },
+    });
   });
 });
 

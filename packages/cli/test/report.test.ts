@@ -7,7 +7,17 @@ function runOf(experiment: string, seed: number, r1: number, map: number, traine
     seed,
     trained,
     components: trained ? { loss: 'loss:rsk', mixup: 'mixup:simix' } : {},
+    batchSize: trained ? 50 : 0,
     metrics: { recall: { '1': r1, '2': 1 }, mapAtR: map },
+    evaluations: trained
+      ? [
+          { epoch: 1, step: 1, metrics: { recall: { '1': r1 + 0.1, '2': 1 }, mapAtR: map - 0.1 } },
+          { epoch: 2, step: 2, metrics: { recall: { '1': r1, '2': 1 }, mapAtR: map } },
+        ]
+      : [],
+    ...(trained
+      ? { best: { epoch: 1, step: 1, metrics: { recall: { '1': r1 + 0.1, '2': 1 }, mapAtR: map - 0.1 } } }
+      : {}),
     curve: trained
       ? [
           { step: 1, epoch: 0, loss: seed + 1 },
@@ -47,12 +57,19 @@ describe('stat / summarise', () => {
     ]);
     const table = markdownTable(summaries);
     expect(table.split('\n')[0]).toBe(
-      '| experiment | loss | seeds | R@1 | R@2 | MAP@R | train img/s | train s |',
+      '| experiment | loss | seeds | batch | R@1 | R@2 | MAP@R | best R@1 | best MAP@R | train img/s | train s |',
     );
     expect(table).toContain(
-      '| a | rsk + simix | 2 | 0.9500 ± 0.0141 | 1.0000 ± 0.0000 | 0.4500 ± 0.0707 | 50 | 2.0 |',
+      '| a | rsk + simix | 2 | 50 | 0.9500 ± 0.0141 | 1.0000 ± 0.0000 | 0.4500 ± 0.0707 | 1.0500 ± 0.0141 | 0.3500 ± 0.0707 | 50 | 2.0 |',
     );
-    expect(table).toContain('| floor | none | 1 | 0.9000 | 1.0000 | 0.3000 | - | - |');
+    expect(table).toContain('| floor | none | 1 | - | 0.9000 | 1.0000 | 0.3000 | - | - | - | - |');
+    // Periodic evaluations: averaged over seeds per epoch; the best is each seed's own best.
+    expect(summaries[1]!.evaluations.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(summaries[1]!.evaluations[0]!.recall['1']).toBeCloseTo(1.05, 12);
+    expect(summaries[1]!.evaluations[1]!.mapAtR).toBeCloseTo(0.45, 12);
+    expect(summaries[1]!.best!.epoch.mean).toBe(1);
+    expect(summaries[0]!.best).toBeUndefined();
+    expect(summaries[0]!.evaluations).toEqual([]);
   });
 });
 

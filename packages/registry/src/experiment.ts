@@ -49,8 +49,17 @@ export const experimentSchema = z.strictObject({
       chunk: z.number().int().positive().optional(),
       /** Record the training loss every this many steps. */
       logEvery: z.number().int().positive().default(1),
+      /** Train on augmented images (the dataset's own transform; datasets without one ignore it). */
+      augment: z.boolean().default(true),
+      /** Also evaluate after every this many epochs and keep the best model (0: only at the end). */
+      evaluateEvery: z.number().int().nonnegative().default(0),
+      /** The metric that picks the best evaluation: 'recall@<k>' or 'map@r'. */
+      selectBy: z
+        .string()
+        .regex(/^(recall@\d+|map@r)$/, "expected 'recall@<k>' or 'map@r'")
+        .default('recall@1'),
     })
-    .default({ epochs: 1, logEvery: 1 }),
+    .default({ epochs: 1, logEvery: 1, augment: true, evaluateEvery: 0, selectBy: 'recall@1' }),
   evaluator: componentRefSchema.default('retrieval'),
 });
 
@@ -62,7 +71,14 @@ export interface Experiment {
   readonly description?: string;
   readonly plugins: readonly string[];
   readonly seeds: readonly number[];
-  readonly train: { readonly epochs: number; readonly chunk?: number; readonly logEvery: number };
+  readonly train: {
+    readonly epochs: number;
+    readonly chunk?: number;
+    readonly logEvery: number;
+    readonly augment: boolean;
+    readonly evaluateEvery: number;
+    readonly selectBy: string;
+  };
   readonly components: {
     readonly backend: ResolvedRef;
     readonly dataset: ResolvedRef;

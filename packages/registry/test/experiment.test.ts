@@ -60,7 +60,13 @@ describe('validateExperiment', () => {
   it('resolves every component and fills defaults', () => {
     const experiment = validateExperiment(good, registryWithEverything());
     expect(experiment.seeds).toEqual([0]);
-    expect(experiment.train).toEqual({ epochs: 2, logEvery: 1 });
+    expect(experiment.train).toEqual({
+      epochs: 2,
+      logEvery: 1,
+      augment: true,
+      evaluateEvery: 0,
+      selectBy: 'recall@1',
+    });
     expect(experiment.components.backend).toEqual({ id: 'backend:wasm', options: {} });
     expect(experiment.components.dataset).toEqual({ id: 'dataset:mnist', options: { split: 'train' } });
     expect(experiment.components.backbone).toEqual({

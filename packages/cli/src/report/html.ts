@@ -1,5 +1,5 @@
 import type { Summary } from '../results';
-import { formatStat } from './markdown';
+import { comparisonTable } from './markdown';
 
 function escapeHtml(text: string): string {
   return text.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
@@ -16,19 +16,11 @@ export interface HtmlReportInput {
 
 /** One self-contained page: the table, the plots (SVG, with PNG links) and links to every artefact. */
 export function htmlReport(input: HtmlReportInput): string {
-  const ks = Object.keys(input.summaries[0]?.recall ?? {});
-  const head = ['experiment', 'loss', 'seeds', ...ks.map((k) => `R@${k}`), 'MAP@R', 'train img/s'];
-  const rows = input.summaries.map((s) => {
-    const cells = [
-      s.experiment,
-      s.loss,
-      String(s.seeds.length),
-      ...ks.map((k) => formatStat(s.recall[k]!)),
-      formatStat(s.mapAtR),
-      s.imagesPerSecond ? s.imagesPerSecond.mean.toFixed(0) : '-',
-    ];
-    return `<tr>${cells.map((c, i) => `<td${i > 2 ? ' class="n"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`;
-  });
+  const { header: head, rows: cells } = comparisonTable(input.summaries);
+  const rows = cells.map(
+    (row) =>
+      `<tr>${row.map((c, i) => `<td${i > 2 ? ' class="n"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`,
+  );
   const links = Object.entries(input.files).map(
     ([label, href]) => `<li><a href="${escapeHtml(href)}">${escapeHtml(label)}</a></li>`,
   );

@@ -4,11 +4,11 @@ import sharp from 'sharp';
 import { type RunResult, type Summary, summarise } from '../results';
 import { htmlReport } from './html';
 import { markdownTable } from './markdown';
-import { curvesChart, recallChart } from './svg';
+import { batchSizeChart, curvesChart, evaluationsChart, recallChart } from './svg';
 
 export { htmlReport } from './html';
 export { formatStat, markdownTable } from './markdown';
-export { curvesChart, niceTicks, recallChart } from './svg';
+export { batchSizeChart, curvesChart, evaluationsChart, niceTicks, recallChart } from './svg';
 
 export interface ReportPaths {
   readonly dir: string;
@@ -44,8 +44,21 @@ export async function writeReport(
   const summaries = summarise(input.runs);
   const table = markdownTable(summaries);
   const notes = input.notes ?? [];
+  const optional = [
+    {
+      name: 'batch-size',
+      title: 'Recall@1 and MAP@R against the batch size',
+      svg: batchSizeChart(summaries),
+    },
+    {
+      name: 'evaluations',
+      title: 'Recall@1 and MAP@R at each periodic evaluation',
+      svg: evaluationsChart(summaries),
+    },
+  ].filter((c): c is { name: string; title: string; svg: string } => c.svg !== undefined);
   const charts = [
     { name: 'recall', title: 'Recall@k and MAP@R on the test classes', svg: recallChart(summaries) },
+    ...optional,
     { name: 'training-curves', title: 'Training loss per step', svg: curvesChart(summaries) },
   ];
   const plots: string[] = [];

@@ -1,4 +1,4 @@
-import type { Summary } from '../results';
+import type { Stat, Summary } from '../results';
 
 /** Hand-built SVG charts: no plotting dependency, and the same file renders to PNG with sharp. */
 
@@ -193,4 +193,127 @@ export function curvesChart(
     ? parts.join('\n')
     : `<text x="20" y="60" font-size="13" ${FONT}>no training curves</text>`;
   return document(75 + columns * (panelW + 90), 60 + rows * (panelH + 70), title, body);
+}
+
+interface Series {
+  readonly label: string;
+  readonly colour: string;
+  readonly points: readonly { readonly x: number; readonly y: number; readonly err?: number }[];
+}
+
+/** One panel of lines over a numeric x axis (log2 scale when `log2`), shared by the two charts below. */
+function linePanel(
+  frame: Frame,
+  series: readonly Series[],
+  yLabel: string,
+  xLabel: string,
+  log2 = false,
+): string {
+  const xsRaw = series.flatMap((s) => s.points.map((p) => p.x));
+  const tx = (x: number) => (log2 ? Math.log2(x) : x);
+  const xLo = Math.min(...xsRaw.map(tx));
+  const xHi = Math.max(...xsRaw.map(tx));
+  const sx = (x: number) =>
+    frame.x + (xHi === xLo ? frame.width / 2 : ((tx(x) - xLo) / (xHi - xLo)) * frame.width);
+  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y - (p.err ?? 0), p.y + (p.err ?? 0)]));
+  const lo = Math.min(...ys);
+  const hi = Math.max(...ys);
+  const pad = (hi - lo) * 0.08 || 0.01;
+  const { svg, sy } = axes(frame, Math.max(0, lo - pad), Math.min(1, hi + pad), yLabel, 3);
+  const parts = [svg];
+  for (const x of [...new Set(xsRaw)].sort((a, b) => a - b)) {
+    parts.push(
+      `<text x="${sx(x).toFixed(1)}" y="${frame.y + frame.height + 15}" font-size="11" text-anchor="middle" ${FONT}>${x}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="${frame.x + frame.width / 2}" y="${frame.y + frame.height + 32}" font-size="12" text-anchor="middle" ${FONT}>${escapeXml(xLabel)}</text>`,
+  );
+  for (const s of series) {
+    const points = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`);
+    parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2"/>`);
+    for (const p of s.points) {
+      const x = sx(p.x).toFixed(1);
+      if (p.err) {
+        parts.push(
+          `<line x1="${x}" x2="${x}" y1="${sy(p.y - p.err).toFixed(1)}" y2="${sy(p.y + p.err).toFixed(1)}" stroke="${s.colour}"/>`,
+        );
+      }
+      parts.push(`<circle cx="${x}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${s.colour}"/>`);
+    }
+  }
+  return parts.join('\n');
+}
+
+function twoPanels(title: string, left: Series[], right: Series[], xLabel: string, log2: boolean): string {
+  const a: Frame = { x: 75, y: 45, width: 300, height: 240 };
+  const b: Frame = { x: 470, y: 45, width: 300, height: 240 };
+  const legendY = a.y + a.height + 60;
+  const body = [
+    linePanel(a, left, 'Recall@1', xLabel, log2),
+    linePanel(b, right, 'MAP@R', xLabel, log2),
+    left
+      .map((s, i) => {
+        const y = legendY + i * 18;
+        return `<rect x="${a.x}" y="${y - 9}" width="14" height="10" fill="${s.colour}"/><text x="${a.x + 20}" y="${y}" font-size="12" ${FONT}>${escapeXml(s.label)}</text>`;
+      })
+      .join('\n'),
+  ].join('\n');
+  return document(800, legendY + left.length * 18 + 10, title, body);
+}
+
+/** Recall@1 and MAP@R at each periodic evaluation (mean over seeds), or undefined when there were none. */
+export function evaluationsChart(
+  summaries: readonly Summary[],
+  title = 'Test retrieval during training (mean over seeds)',
+): string | undefined {
+  const withCurves = summaries
+    .map((s, i) => ({ s, colour: colourOf(i, s) }))
+    .filter(({ s }) => s.evaluations.length > 0);
+  if (!withCurves.length) return undefined;
+  const k = Object.keys(withCurves[0]!.s.recall)[0] ?? '1';
+  const series = (pick: (e: Summary['evaluations'][number]) => number): Series[] =>
+    withCurves.map(({ s, colour }) => ({
+      label: s.experiment,
+      colour,
+      points: s.evaluations.map((e) => ({ x: e.epoch, y: pick(e) })),
+    }));
+  return twoPanels(
+    title,
+    series((e) => e.recall[k] ?? Number.NaN),
+    series((e) => e.mapAtR),
+    'epoch',
+    false,
+  );
+}
+
+/**
+ * Final Recall@1 and MAP@R against the batch size, one line per loss, for losses trained at two or
+ * more batch sizes (the paper's claim: a recall surrogate gains from large batches); undefined when
+ * no loss was.
+ */
+export function batchSizeChart(
+  summaries: readonly Summary[],
+  title = 'Batch size (mean ± std over seeds)',
+): string | undefined {
+  const byLoss = new Map<string, Summary[]>();
+  for (const s of summaries.filter((s) => s.trained)) byLoss.set(s.loss, [...(byLoss.get(s.loss) ?? []), s]);
+  const swept = [...byLoss.entries()].filter(([, group]) => new Set(group.map((s) => s.batchSize)).size > 1);
+  if (!swept.length) return undefined;
+  const k = Object.keys(summaries[0]?.recall ?? {})[0] ?? '1';
+  const series = (pick: (s: Summary) => Stat): Series[] =>
+    swept.map(([loss, group], i) => ({
+      label: loss,
+      colour: PALETTE[i % PALETTE.length]!,
+      points: [...group]
+        .sort((a, b) => a.batchSize - b.batchSize)
+        .map((s) => ({ x: s.batchSize, y: pick(s).mean, err: pick(s).std })),
+    }));
+  return twoPanels(
+    title,
+    series((s) => s.recall[k]!),
+    series((s) => s.mapAtR),
+    'images per batch',
+    true,
+  );
 }
