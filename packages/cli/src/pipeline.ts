@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { RecallkitError, tf } from '@recallkit/core';
 import { type OptimizerConfig, type StepInfo, Trainer } from '@recallkit/engine';
 import { embedDataset } from '@recallkit/models';
@@ -19,8 +20,12 @@ export interface RunOptions {
   readonly onStep?: (info: StepInfo & { total: number }) => void;
   /** Show the engine's progress bar on stderr. */
   readonly progress?: boolean;
-  /** Write checkpoints (and the final model) here. */
+  /** Write the trainer's checkpoints here (every `checkpointEvery` steps and at the end). */
   readonly checkpointDir?: string;
+  /** Steps between checkpoints (default: one epoch's batches). */
+  readonly checkpointEvery?: number;
+  /** Continue from the newest checkpoint in `checkpointDir`; the curve and evaluations come from `log`. */
+  readonly resume?: boolean;
   /** JSONL training log. */
   readonly log?: string;
   /** Called on the freshly built model before training (e.g. to load stored weights). */
@@ -49,6 +54,43 @@ export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string)
 
 async function make<T>(registry: Registry, ref: ResolvedRef, context: Record<string, unknown>): Promise<T> {
   return (await registry.resolve(ref.id, ref.options, context)) as T;
+}
+
+/** Metrics as the trainer logs them: `recall@<k>` and `map@r`. */
+function flatMetrics(metrics: Evaluation['metrics']): Record<string, number> {
+  return {
+    ...Object.fromEntries(Object.entries(metrics.recall).map(([k, v]) => [`recall@${k}`, v])),
+    'map@r': metrics.mapAtR,
+  };
+}
+
+/** The loss curve and the evaluations recorded in a run's JSONL log. */
+async function readRunLog(
+  file: string,
+  logEvery: number,
+): Promise<{ curve: RunResult['curve'][number][]; evaluations: Evaluation[] }> {
+  const records = (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, number | string>);
+  const curve = records
+    .filter((r) => r['event'] === undefined && (Number(r['step']) % logEvery === 0 || r['step'] === 1))
+    .map((r) => ({ step: Number(r['step']), epoch: Number(r['epoch']), loss: Number(r['loss']) }));
+  const evaluations = records
+    .filter((r) => r['event'] === 'evaluation')
+    .map((r) => ({
+      epoch: Number(r['epoch']) + 1,
+      step: Number(r['step']),
+      metrics: {
+        recall: Object.fromEntries(
+          Object.entries(r)
+            .filter(([key]) => key.startsWith('recall@'))
+            .map(([key, v]) => [key.slice('recall@'.length), Number(v)]),
+        ),
+        mapAtR: Number(r['map@r']),
+      },
+    }));
+  return { curve, evaluations };
 }
 
 /** Builds the network of an experiment: the backbone, then the head on top of it when one is named. */
@@ -138,7 +180,7 @@ export async function runExperiment(
                     await options.onBest?.(model, evaluation);
                   }
                   periodicSeconds += (performance.now() - started) / 1000;
-                  return { [selectBy]: value };
+                  return flatMetrics(evaluation.metrics);
                 },
               },
             }
@@ -148,7 +190,12 @@ export async function runExperiment(
         optimizer,
         ...(schedule ? { schedule: { ...schedule } } : {}),
         progress: options.progress ?? false,
-        ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir } } : {}),
+        ...(options.checkpointDir
+          ? {
+              checkpoint: { dir: options.checkpointDir, everySteps: options.checkpointEvery ?? perEpoch },
+              resume: options.resume ?? false,
+            }
+          : {}),
         ...(options.log ? { log: options.log } : {}),
         config: { experiment: experiment.name, seed },
         onStep: (info) => {
@@ -173,6 +220,16 @@ export async function runExperiment(
         trainer.dispose();
       }
       // Periodic evaluations are not training: their time is taken out (CPU time approximately).
+      if (options.resume && options.log) {
+        // What the interrupted process trained and evaluated is in the log (cut at the checkpoint).
+        const logged = await readRunLog(options.log, logEvery);
+        curve.splice(0, curve.length, ...logged.curve);
+        evaluations.splice(0, evaluations.length, ...logged.evaluations);
+        best = logged.evaluations.reduce<Evaluation | undefined>(
+          (a, e) => (!a || selectedMetric(e.metrics, selectBy) > selectedMetric(a.metrics, selectBy) ? e : a),
+          undefined,
+        );
+      }
       trainSeconds = (performance.now() - started) / 1000 - periodicSeconds;
       const cpu = process.cpuUsage(cpuStarted);
       trainCpuSeconds = (cpu.user + cpu.system) / 1e6 - periodicSeconds;

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { RecallkitError, writeFileAtomic } from '@recallkit/core';
@@ -30,6 +30,32 @@ function positive(value: string): number {
   const n = Number(value);
   if (!(n > 0)) throw new InvalidArgumentError('expected a positive number');
   return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/**
+ * Makes the output folder of `train`; returns whether it was created. A folder that already holds
+ * a run is continued with `resume` and refused otherwise, so that no run overwrites or mixes with
+ * another's log and checkpoints.
+ */
+async function prepareRunFolder(out: string, resume: boolean): Promise<boolean> {
+  const entries = await readdir(out).catch(() => undefined);
+  const holdsRun = entries?.some((e) => e === 'train.jsonl' || e === 'checkpoints' || e === 'model.ckpt');
+  if (resume && !holdsRun)
+    throw new RecallkitError('RESUME_NOTHING', `--resume: ${out} holds no run to continue`);
+  if (!resume && holdsRun) {
+    throw new RecallkitError(
+      'RUN_EXISTS',
+      `${out} already holds a run: continue it with --resume, or choose another --out`,
+    );
+  }
+  await mkdir(out, { recursive: true });
+  return entries === undefined;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -65,12 +91,23 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
       [],
     )
     .option('--out <dir>', 'output folder (default: runs/<name>-seed<seed>)')
+    .option('--resume', 'continue the interrupted run in --out from its newest checkpoint')
+    .option('--checkpoint-every <steps>', 'steps between checkpoints (default: one epoch)', positiveInt)
     .option('--json', 'print the result as JSON')
     .option('--no-progress', 'no progress bar')
     .action(
       async (
         config: string,
-        o: { seed?: number; epochs?: number; set: string[]; out?: string; json?: boolean; progress: boolean },
+        o: {
+          seed?: number;
+          epochs?: number;
+          set: string[];
+          out?: string;
+          resume?: boolean;
+          checkpointEvery?: number;
+          json?: boolean;
+          progress: boolean;
+        },
       ) => {
         const raw = applyOverrides(await readExperimentFile(config), o.set);
         const baseDir = dirname(resolvePath(config));
@@ -79,14 +116,22 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
           experiment = { ...experiment, train: { ...experiment.train, epochs: o.epochs } };
         const seed = o.seed ?? experiment.seeds[0]!;
         const out = o.out ?? join('runs', `${experiment.name}-seed${seed}`);
-        await mkdir(out, { recursive: true });
+        const created = await prepareRunFolder(out, o.resume ?? false);
         const meta = { experiment: raw, baseDir, source: config, seed };
         const result = await runExperiment(experiment, seed, registry, {
           progress: o.progress && !o.json && io.stderr.isTTY === true,
           log: join(out, 'train.jsonl'),
+          checkpointDir: join(out, 'checkpoints'),
+          resume: o.resume ?? false,
+          ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}),
           onBest: (model, { step }) =>
             saveTrainedModel(join(out, 'best.ckpt'), model, { ...meta, steps: step }),
           onModel: (model, { steps }) => saveTrainedModel(join(out, 'model.ckpt'), model, { ...meta, steps }),
+        }).catch(async (error: unknown) => {
+          // A run that failed before its first checkpoint leaves nothing worth keeping.
+          if (created && (await readdir(join(out, 'checkpoints')).catch(() => [])).length === 0)
+            await rm(out, { recursive: true, force: true });
+          throw error;
         });
         await writeFileAtomic(join(out, 'metrics.json'), `${JSON.stringify(result, null, 1)}\n`);
         if (o.json) print(JSON.stringify({ out, model: join(out, 'model.ckpt'), ...result }));

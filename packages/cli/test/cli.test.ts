@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readTrainedModel } from '../src/checkpoint';
 import { applyOverrides } from '../src/overrides';
 import { augmentCalls } from './fixtures/tiny-data';
 import { run, tempDir, tinyExperiment, writeYaml } from './helpers';
@@ -147,6 +148,49 @@ describe('recallkit train: augmentation, periodic evaluation, overrides', () => 
       "--set loss.k.deep=1: 'loss.k' is [1,2,4], not a mapping [INVALID_OVERRIDE]",
     );
     expect((await run(['train', config, '--set', 'noequals'])).stderr).toContain('[INVALID_OVERRIDE]');
+  });
+
+  it('resumes a run to the same weights as an uninterrupted one, and never mixes two runs', async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(dir, 'tiny.yaml', tinyExperiment('tiny-resume', rsk));
+    const straight = join(dir, 'straight');
+    const resumed = join(dir, 'resumed');
+    const args = ['--json', '--checkpoint-every', '3'];
+    const full = JSON.parse(
+      (await run(['train', config, '--out', straight, '--epochs', '2', ...args])).stdout,
+    );
+    expect((await run(['train', config, '--out', resumed, '--epochs', '1', ...args])).code).toBe(0);
+    // Training the same folder again without --resume is refused, and nothing in it changes.
+    const before = await readFile(join(resumed, 'train.jsonl'), 'utf8');
+    const again = await run(['train', config, '--out', resumed]);
+    expect(again.stderr).toContain('already holds a run: continue it with --resume');
+    expect(await readFile(join(resumed, 'train.jsonl'), 'utf8')).toBe(before);
+    const continued = await run(['train', config, '--out', resumed, '--epochs', '2', '--resume', ...args]);
+    expect(continued.code).toBe(0);
+    const result = JSON.parse(continued.stdout);
+    expect(result.steps).toBe(8);
+    expect(result.metrics).toEqual(full.metrics);
+    expect(result.curve).toEqual(full.curve);
+    const steps = (await readFile(join(resumed, 'train.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).step);
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const [a, b] = await Promise.all([straight, resumed].map((d) => readTrainedModel(join(d, 'model.ckpt'))));
+    expect(b!.weights).toEqual(a!.weights);
+    expect(b!.meta.steps).toBe(8);
+    expect((await run(['train', config, '--out', join(dir, 'none'), '--resume'])).stderr).toContain(
+      '[RESUME_NOTHING]',
+    );
+  });
+
+  it('removes the run folder it created when the run fails before any checkpoint', async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(dir, 'tiny.yaml', tinyExperiment('tiny-fail', rsk));
+    const out = join(dir, 'failed');
+    const failed = await run(['train', config, '--out', out, '--set', 'sampler.classesPerBatch=9']);
+    expect(failed.code).toBe(1);
+    await expect(stat(out)).rejects.toThrow();
   });
 
   it('turns a component named by a string into a mapping when --set gives it an option', () => {
