@@ -1,9 +1,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RecallkitError } from '@recallkit/core';
+import { RecallkitError, writeFileAtomic } from '@recallkit/core';
 import type { Experiment, Registry } from '@recallkit/registry';
 import { loadExperiment } from './config';
 import { type Job, type JobProgress, runJob } from './jobs';
@@ -18,7 +20,7 @@ export interface BenchOptions {
   readonly seeds?: readonly number[];
   /** Overrides every config's `train.epochs`. */
   readonly epochs?: number;
-  /** Worker processes (default: min(2, cores)); 0 or 1 runs every job in this process. */
+  /** Worker processes (default: min(2, cores)); 1 runs every job in this process. */
   readonly workers?: number;
   /** Add the untrained network as a floor row (default true). */
   readonly floor?: boolean;
@@ -80,6 +82,30 @@ function workerScript(): string | undefined {
   return existsSync(script) ? script : undefined;
 }
 
+/**
+ * Where a job's result is kept, the key that says which job it was (the experiment file's content,
+ * seed, budget), and the result itself when a run with the same key finished before.
+ */
+async function keptRun(
+  out: string,
+  job: Job,
+  name: string,
+): Promise<{ file: string; key: string; result?: RunResult }> {
+  const text = await readFile(job.config, 'utf8');
+  const key = JSON.stringify({
+    config: createHash('sha256').update(text).digest('hex'),
+    seed: job.seed,
+    train: job.train,
+    epochs: job.epochs ?? null,
+  });
+  const file = join(out, 'runs', `${job.train ? name : `${name}-untrained`}-seed${job.seed}.json`);
+  const stored = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as { key: string; result: RunResult },
+    () => undefined,
+  );
+  return stored?.key === key ? { file, key, result: stored.result } : { file, key };
+}
+
 const jobLabel = (job: Job, name: string) => `${job.train ? name : 'untrained'} seed ${job.seed}`;
 
 /**
@@ -108,15 +134,21 @@ export async function runBench(
   const emit = options.onEvent ?? (() => {});
   const script = workerScript();
   const wanted = options.workers ?? Math.min(2, availableParallelism());
-  const workers = script && wanted > 1 ? Math.min(wanted, jobs.length) : 1;
+  if (!Number.isInteger(wanted) || wanted < 1)
+    throw new RecallkitError('INVALID_OPTION', `--workers must be a positive integer; got ${wanted}`);
+  // Finished runs are kept under <out>/runs as they finish; a rerun after a kill takes them back.
+  const kept = await Promise.all(jobs.map((job) => keptRun(options.out, job, names.get(job.config)!)));
+  const todo = jobs.flatMap((_, i) => (kept[i]!.result ? [] : [i]));
+  const workers = script && wanted > 1 ? Math.max(1, Math.min(wanted, todo.length)) : 1;
   emit({ type: 'start', jobs: jobs.length, workers });
 
   const started = performance.now();
-  const results: (RunResult | undefined)[] = new Array(jobs.length);
+  const results: (RunResult | undefined)[] = kept.map((k) => k.result);
   let next = 0;
-  let done = 0;
-  const finish = (worker: number, index: number, result: RunResult) => {
+  let done = jobs.length - todo.length;
+  const finish = async (worker: number, index: number, result: RunResult) => {
     results[index] = result;
+    await writeFileAtomic(kept[index]!.file, `${JSON.stringify({ key: kept[index]!.key, result })}\n`);
     done += 1;
     emit({
       type: 'job-done',
@@ -129,17 +161,18 @@ export async function runBench(
   };
 
   if (workers <= 1) {
-    for (; next < jobs.length; next++) {
-      const job = jobs[next]!;
+    for (; next < todo.length; next++) {
+      const index = todo[next]!;
+      const job = jobs[index]!;
       emit({ type: 'job-start', worker: 0, job, label: jobLabel(job, names.get(job.config)!) });
-      finish(
+      await finish(
         0,
-        next,
+        index,
         await runJob(job, registry, (progress) => emit({ type: 'job-progress', worker: 0, progress })),
       );
     }
   } else {
-    await runInWorkers(script!, workers, jobs, names, emit, finish, () => next++);
+    await runInWorkers(script!, workers, jobs, names, emit, finish, () => todo[next++] ?? jobs.length);
   }
   const runs = results.filter((r): r is RunResult => r !== undefined);
   const wallSeconds = (performance.now() - started) / 1000;
@@ -155,7 +188,10 @@ export async function runBench(
       `(${sampler}), backbone ` +
       `(${first.components.backbone.id}) and budget (${trainedEpochs} epoch${trainedEpochs === 1 ? '' : 's'}), ` +
       `seeds ${seeds.join(', ')}, on the ${runs[0]?.backend ?? '?'} backend.`,
-    `Bench wall time ${wallSeconds.toFixed(0)} s with ${workers} worker process${workers === 1 ? '' : 'es'}.`,
+    `Bench wall time ${wallSeconds.toFixed(0)} s with ${workers} worker process${workers === 1 ? '' : 'es'}` +
+      (todo.length < jobs.length
+        ? `; ${jobs.length - todo.length} of ${jobs.length} runs were kept from an earlier, interrupted bench in ${join(options.out, 'runs')}.`
+        : '.'),
   ];
   const report = await writeReport(options.out, {
     title: options.title ?? `Recallkit bench: ${experiments.map((e) => e.name).join(' vs ')}`,
@@ -180,7 +216,7 @@ async function runInWorkers(
   jobs: readonly Job[],
   names: ReadonlyMap<string, string>,
   emit: (event: BenchEvent) => void,
-  finish: (worker: number, index: number, result: RunResult) => void,
+  finish: (worker: number, index: number, result: RunResult) => Promise<void>,
   take: () => number,
 ): Promise<void> {
   const children: ChildProcess[] = [];
@@ -204,8 +240,10 @@ async function runInWorkers(
         if (message.type === 'ready') dispatch();
         else if (message.type === 'progress') emit({ type: 'job-progress', worker, progress: message });
         else if (message.type === 'result') {
-          finish(worker, message.id, message.result);
-          dispatch();
+          finish(worker, message.id, message.result).then(dispatch, (error: Error) => {
+            failure ??= error;
+            child.send({ type: 'exit' } satisfies ToWorker);
+          });
         } else if (message.type === 'error') {
           failure ??= new RecallkitError(message.code ?? 'BENCH_JOB_FAILED', message.message);
           child.send({ type: 'exit' } satisfies ToWorker);

@@ -186,7 +186,7 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
     .option('--out <dir>', 'report folder', join('reports', 'bench'))
     .option('--seeds <list>', "comma-separated seeds (default: the first config's)", seedList)
     .option('--epochs <n>', "override every config's train.epochs", positive)
-    .option('--workers <n>', 'worker processes (default: min(2, cores))', integer)
+    .option('--workers <n>', 'worker processes (default: min(2, cores); 1: in this process)', positiveInt)
     .option('--no-floor', 'leave out the untrained network')
     .option('--title <text>', 'report title')
     .option('--json', 'print the summaries and report paths as JSON')

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, tempDir, tinyExperiment, writeYaml } from './helpers';
@@ -68,6 +68,35 @@ describe('recallkit bench', () => {
     const png = await readFile(join(out, 'recall.png'));
     expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(await readFile(join(out, 'training-curves.svg'), 'utf8')).toContain('tiny-triplet (triplet)');
+  });
+
+  it('keeps finished runs and takes them back when the same bench runs again', async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(dir, 'rsk.yaml', tinyExperiment('keep-rsk', { name: 'rsk', k: [1, 2] }));
+    const out = join(dir, 'report');
+    const args = ['bench', config, '--seeds', '0,1', '--workers', '1', '--out', out, '--json'];
+    const first = JSON.parse((await run(args)).stdout);
+    expect((await readdir(join(out, 'runs'))).sort()).toEqual([
+      'keep-rsk-seed0.json',
+      'keep-rsk-seed1.json',
+      'keep-rsk-untrained-seed0.json',
+      'keep-rsk-untrained-seed1.json',
+    ]);
+    // A run whose file is gone (as after a kill before it finished) is run again; the others are kept.
+    await rm(join(out, 'runs', 'keep-rsk-seed1.json'));
+    const second = JSON.parse((await run(args)).stdout);
+    const metricsOf = (r: { summaries: { recall: unknown; mapAtR: unknown }[] }) =>
+      r.summaries.map((x) => [x.recall, x.mapAtR]);
+    expect(metricsOf(second)).toEqual(metricsOf(first));
+    const notes = JSON.parse(await readFile(second.paths.json, 'utf8')).notes.join(' ');
+    expect(notes).toContain('3 of 4 runs were kept from an earlier, interrupted bench');
+    // A changed experiment file is a different job: nothing of it is kept.
+    await writeYaml(dir, 'rsk.yaml', tinyExperiment('keep-rsk', { name: 'rsk', k: [1, 4] }));
+    const third = JSON.parse((await run(args)).stdout);
+    expect(JSON.parse(await readFile(third.paths.json, 'utf8')).notes.join(' ')).not.toContain('kept');
+    expect((await run([...args.slice(0, -1), '--workers', '0'])).stderr).toContain(
+      'expected a positive integer',
+    );
   });
 
   it('refuses configs that differ in data, model or budget', async () => {
