@@ -45,15 +45,3 @@ export interface RetrievalMetrics {
 }
 
 export type Evaluator = (embeddings: tf.Tensor2D, labels: Int32Array) => Promise<RetrievalMetrics>;
-
-/** Sets the learning rate for an epoch (0-based); the optimiser reads it at its next step. */
-export interface Schedule {
-  learningRate(epoch: number): number;
-}
-
-/** One optimiser step from gradients of the variables; `learningRate` is adjustable by a schedule. */
-export interface Optimizer {
-  learningRate: number;
-  applyGradients(gradients: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>): void;
-  dispose(): void;
-}
