@@ -99,11 +99,23 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
   registry.register('dataset', 'vehicle-id', {
     schema: z.strictObject({
       ...imageOptions,
-      testSize: z.union([z.literal(800), z.literal(1600), z.literal(2400)]).default(800),
+      /** One test list, or 'all': small (800) as the test set, medium and large as further ones. */
+      testSize: z.union([z.literal(800), z.literal(1600), z.literal(2400), z.literal('all')]).default('all'),
     }),
-    create: (o) => vehicleId(o),
+    create: ({ testSize, ...o }) => {
+      if (testSize !== 'all') return vehicleId({ ...o, testSize });
+      const small = vehicleId({ ...o, testSize: 800 });
+      return {
+        ...small,
+        testSets: {
+          medium: vehicleId({ ...o, testSize: 1600 }).test,
+          large: vehicleId({ ...o, testSize: 2400 }).test,
+        },
+      };
+    },
     aliases: ['vehicleid'],
-    description: 'PKU VehicleID',
+    description:
+      'PKU VehicleID: the small (800) test list, and with testSize all the medium and large ones too',
   });
 
   const classBalanced = z.strictObject({ classesPerBatch: positiveInt, samplesPerClass: positiveInt });

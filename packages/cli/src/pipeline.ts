@@ -125,11 +125,11 @@ export async function runExperiment(
   const curve: { step: number; epoch: number; loss: number }[] = [];
   const evaluator = await make<Evaluator>(registry, c.evaluator, {});
   let index: string | undefined;
-  const measure = async (): Promise<Evaluation['metrics']> => {
-    const embedded = await embedDataset(model, data.test, { batchSize: 1000 });
+  const measure = async (test = data.test): Promise<Evaluation['metrics']> => {
+    const embedded = await embedDataset(model, test, { batchSize: 1000 });
     const embeddings = tf.tensor2d(embedded.data, [embedded.count, embedded.dim]);
     try {
-      const metrics = await evaluator(embeddings, data.test.labels);
+      const metrics = await evaluator(embeddings, test.labels);
       index = metrics.index;
       return { recall: { ...metrics.recall }, mapAtR: metrics.mapAtR };
     } finally {
@@ -239,6 +239,8 @@ export async function runExperiment(
     const last = evaluations.at(-1);
     // The trainer has just evaluated the final weights when the last epoch was an evaluation epoch.
     const metrics = last && last.step === steps ? last.metrics : await measure();
+    const testSets: Record<string, Evaluation['metrics']> = {};
+    for (const [name, test] of Object.entries(data.testSets ?? {})) testSets[name] = await measure(test);
     const evalSeconds = (performance.now() - evalStarted) / 1000 + periodicSeconds;
     return {
       experiment:
@@ -254,6 +256,7 @@ export async function runExperiment(
       ),
       batchSize,
       metrics,
+      ...(data.testSets ? { testSets } : {}),
       evaluations,
       ...(best ? { best } : {}),
       curve,

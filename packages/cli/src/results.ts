@@ -17,6 +17,8 @@ export interface RunResult {
   readonly batchSize: number;
   /** Metrics of the final model. */
   readonly metrics: Evaluation['metrics'];
+  /** Metrics of the final model on the dataset's further test sets, by name. */
+  readonly testSets?: Readonly<Record<string, Evaluation['metrics']>>;
   /** The periodic evaluations (`train.evaluateEvery`), in order; empty when there were none. */
   readonly evaluations: readonly Evaluation[];
   /** The periodic evaluation with the best `train.selectBy` value. */

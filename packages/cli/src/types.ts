@@ -21,6 +21,8 @@ export interface Dataset {
 export interface DatasetSplits {
   readonly train: Dataset;
   readonly test: Dataset;
+  /** Further test sets, evaluated with the final model beside `test` (e.g. VehicleID's medium and large). */
+  readonly testSets?: Readonly<Record<string, Dataset>>;
 }
 
 export interface BatchSampler {

@@ -126,6 +126,20 @@ describe('recallkit train: augmentation, periodic evaluation, overrides', () => 
     expect(best).toMatchObject({ metrics: result.best.metrics, trained: true, steps: result.best.step });
   });
 
+  it("evaluates the final model on the dataset's further test sets", async () => {
+    const dir = await tempDir();
+    const config = await writeYaml(
+      dir,
+      'sets.yaml',
+      tinyExperiment('tiny-sets', rsk, { dataset: { name: 'tiny-blobs', testSets: true } }),
+    );
+    const result = JSON.parse((await run(['train', config, '--out', join(dir, 'run'), '--json'])).stdout);
+    // The same images as the test set give the same metrics; other images give others.
+    expect(result.testSets.same).toEqual(result.metrics);
+    expect(result.testSets.other).not.toEqual(result.metrics);
+    expect(result.testSets.other.recall['1']).toBeGreaterThanOrEqual(0);
+  });
+
   it('overrides fields of the config with --set, typed as YAML', async () => {
     const dir = await tempDir();
     const config = await writeYaml(dir, 'tiny.yaml', tinyExperiment('tiny-set', rsk));
