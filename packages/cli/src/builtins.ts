@@ -54,6 +54,11 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
       description: `TensorFlow.js '${name}' backend`,
     });
   }
+  registry.register('backend', 'auto', {
+    schema: z.strictObject({}),
+    create: () => useBackend(),
+    description: 'the best installed backend: tensorflow-gpu, then tensorflow, then wasm (or RECALLKIT_BACKEND)',
+  });
 
   registry.register('dataset', 'mnist-class-disjoint', {
     schema: z.strictObject({
