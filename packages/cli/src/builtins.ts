@@ -57,7 +57,8 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
   registry.register('backend', 'auto', {
     schema: z.strictObject({}),
     create: () => useBackend(),
-    description: 'the best installed backend: tensorflow-gpu, then tensorflow, then wasm (or RECALLKIT_BACKEND)',
+    description:
+      'the best installed backend: tensorflow-gpu, then tensorflow, then wasm (or RECALLKIT_BACKEND)',
   });
 
   registry.register('dataset', 'mnist-class-disjoint', {
