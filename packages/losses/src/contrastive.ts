@@ -1,13 +1,34 @@
 import { RecallkitError, tf } from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
-import { assertFiniteRows, labelArray } from './positives';
+import {
+  assertFiniteRows,
+  assertFloatMatrix,
+  assertNonZeroRows,
+  checkScoreBlock,
+  labelArray,
+} from './positives';
 import type { EmbeddingLoss, Labels, LossStats, ScoreBlock } from './types';
 
 export interface ContrastiveOptions {
-  /** Positive pairs are pulled until their cosine similarity exceeds this (default 0.9). */
+  /**
+   * 'cosine' (default): hinges on cosine similarity, relu(posMargin - s) on positive pairs and
+   * relu(s - negMargin) on negative pairs, each averaged over all its pairs (the project's PyTorch
+   * baseline, `loss_contrastive_cos` in the peers). 'pml': pytorch-metric-learning's default
+   * `ContrastiveLoss` (with its `AvgNonZeroReducer`): hinges on the Euclidean distance of the unit
+   * vectors, relu(d - posMargin) and relu(negMargin - d), each averaged over its pairs with a
+   * non-zero hinge (`loss_contrastive_pml` in the peers).
+   */
+  form?: 'cosine' | 'pml';
+  /**
+   * Positive pairs are pulled until their cosine similarity exceeds this ('cosine', default 0.9),
+   * or their distance falls below it ('pml', default 0).
+   */
   posMargin?: number;
-  /** Negative pairs are pushed until their cosine similarity falls below this (default 0.6). */
+  /**
+   * Negative pairs are pushed until their cosine similarity falls below this ('cosine', default
+   * 0.6), or their distance exceeds it ('pml', default 1).
+   */
   negMargin?: number;
   /**
    * Bound on one query block of the similarity matrix, in elements (default 2^21): the batch's
@@ -24,9 +45,17 @@ interface PairCounts {
   withPositives: number;
 }
 
-/** Rows [r0, r1) of u u^T, read back (`uT` is u's materialised transpose). */
-function similarityRows(u: tf.Tensor, uT: tf.Tensor2D, r0: number, r1: number): Float32Array {
-  const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), uT));
+/** Hinge sums of a pass and, for the 'pml' form, how many pairs had a non-zero hinge. */
+interface Sums {
+  pull: number;
+  push: number;
+  pulled: number;
+  pushed: number;
+}
+
+/** Rows [r0, r1) of u u^T, read back. */
+function similarityRows(u: tf.Tensor, r0: number, r1: number): Float32Array {
+  const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), u, false, true));
   const data = block.dataSync() as Float32Array;
   block.dispose();
   return data;
@@ -45,24 +74,36 @@ function countPairs(labels: Int32Array): PairCounts {
   return { positives, negatives: rows * (rows - 1) - positives, withPositives };
 }
 
+/** Smallest squared distance of the 'pml' form (PyTorch peer: clamp(2 - 2 s, min = 1e-12)). */
+const MIN_SQUARED_DISTANCE = 1e-12;
+
 /**
- * Contrastive loss on cosine similarity, "calibration" form:
- * mean over positive pairs of relu(posMargin - s) + mean over negative pairs of relu(s - negMargin),
- * both means over all pairs (i != j). The defaults 0.9 / 0.6 are those of the project's PyTorch
- * baseline (`loss_contrastive_cos` in the MNIST peer), so results compare one to one.
- * Embeddings are L2-normalised inside the graph.
+ * Contrastive loss in one of two forms (`form`), on the L2-normalised embeddings (normalised inside
+ * the graph):
+ * - 'cosine' (default, margins 0.9 / 0.6): mean over positive pairs of relu(posMargin - s) plus
+ *   mean over negative pairs of relu(s - negMargin), both means over all pairs (i != j);
+ * - 'pml' (margins 0 / 1): with d = ||u_i - u_j|| = sqrt(max(2 - 2 s, 1e-12)), the mean of
+ *   relu(d - posMargin) over the positive pairs where it is non-zero plus the mean of
+ *   relu(negMargin - d) over the negative pairs where it is non-zero (a term with no such pair is
+ *   0): pytorch-metric-learning's default `ContrastiveLoss`.
  */
 export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
-  const posMargin = options.posMargin ?? 0.9;
-  const negMargin = options.negMargin ?? 0.6;
+  const form = options.form ?? 'cosine';
+  if (form !== 'cosine' && form !== 'pml') {
+    throw new RecallkitError('BAD_OPTION', `option form must be 'cosine' or 'pml', got '${form}'`);
+  }
+  const pml = form === 'pml';
+  const posMargin = options.posMargin ?? (pml ? 0 : 0.9);
+  const negMargin = options.negMargin ?? (pml ? 1 : 0.6);
+  const [low, high, kind] = pml ? [0, 2, 'a distance of unit vectors'] : [-1, 1, 'a cosine similarity'];
   for (const [name, v] of [
     ['posMargin', posMargin],
     ['negMargin', negMargin],
   ] as const) {
-    if (!Number.isFinite(v) || v < -1 || v > 1) {
+    if (!Number.isFinite(v) || v < low || v > high) {
       throw new RecallkitError(
         'BAD_OPTION',
-        `option ${name} must be a cosine similarity in [-1, 1], got ${v}`,
+        `option ${name} must be ${kind} in [${low}, ${high}] (form '${form}'), got ${v}`,
       );
     }
   }
@@ -81,33 +122,62 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       'contrastive: no positive pair in the batch (every label occurs once)',
     );
 
+  /** The loss from its hinge sums: means over all pairs ('cosine') or over non-zero ones ('pml'). */
+  const combine = (sums: Sums, counts: { positives: number; negatives: number }) => {
+    if (pml) {
+      return (
+        (sums.pulled > 0 ? sums.pull / sums.pulled : 0) + (sums.pushed > 0 ? sums.push / sums.pushed : 0)
+      );
+    }
+    return sums.pull / counts.positives + (counts.negatives > 0 ? sums.push / counts.negatives : 0);
+  };
+
   /**
    * One pass over the similarity rows [r0, r0 + rows) of a batch (`s` row-major, `n` columns):
-   * adds the hinge terms to `sums` (float64) and, when `grad` is given, writes d loss / d s there
-   * (-pullWeight on pulled positives, pushWeight on pushed negatives, 0 elsewhere). The margins are
-   * taken in float32, like the similarities, and a hinge's derivative at its margin is 0 (as tf.relu's).
+   * adds the hinge terms to `sums` (float64) and, when `grad` is given, writes d loss / d s there.
+   * 'cosine': -pullWeight on pulled positives, pushWeight on pushed negatives, 0 elsewhere; the
+   * margins are taken in float32, like the similarities. 'pml': d d / d s = -1 / d (0 where the
+   * squared distance is clamped), times -pullWeight or pushWeight. A hinge's derivative at its
+   * margin is 0 (as tf.relu's).
    */
   const visitRows = (
     s: Float32Array,
     r0: number,
     rows: number,
     y: Int32Array,
-    sums: { pull: number; push: number },
+    sums: Sums,
     grad?: { out: Float32Array; pullWeight: number; pushWeight: number },
   ) => {
     const n = y.length;
-    const pos = Math.fround(posMargin);
-    const neg = Math.fround(negMargin);
+    const pos = pml ? posMargin : Math.fround(posMargin);
+    const neg = pml ? negMargin : Math.fround(negMargin);
     let pull = 0;
     let push = 0;
+    let pulled = 0;
+    let pushed = 0;
     for (let i = 0; i < rows; i++) {
       const q = r0 + i;
       const yq = y[q]!;
       const off = i * n;
       for (let j = 0; j < n; j++) {
+        if (j === q) continue;
         const v = s[off + j]!;
-        if (y[j] === yq) {
-          if (j === q || v >= pos) continue;
+        if (pml) {
+          const squared = 2 - 2 * v;
+          const d = Math.sqrt(Math.max(squared, MIN_SQUARED_DISTANCE));
+          const slope = squared > MIN_SQUARED_DISTANCE ? -1 / d : 0; // d d / d s
+          if (y[j] === yq) {
+            if (d <= pos) continue;
+            pull += d - pos;
+            pulled++;
+            if (grad) grad.out[off + j] = grad.pullWeight * slope;
+          } else if (d < neg) {
+            push += neg - d;
+            pushed++;
+            if (grad) grad.out[off + j] = -grad.pushWeight * slope;
+          }
+        } else if (y[j] === yq) {
+          if (v >= pos) continue;
           pull += pos - v;
           if (grad) grad.out[off + j] = -grad.pullWeight;
         } else if (v > neg) {
@@ -118,55 +188,54 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
     }
     sums.pull += pull;
     sums.push += push;
+    sums.pulled += pulled;
+    sums.pushed += pushed;
   };
 
   /**
    * The loss of unit embeddings u (B x d) with its own gradient, query block by query block: each
-   * block's similarities S_blk = u_blk u^T are computed, reduced and dropped; the backward pass
-   * recomputes them and accumulates d loss / d u = G u + G^T u block by block (G = d loss / d S).
-   * Scratch memory is O(blockElements + B d), never B x B.
+   * block's similarities S_blk = u_blk u^T are computed, read back, reduced on the CPU and dropped;
+   * the backward pass recomputes them and accumulates d loss / d u = G u + G^T u block by block
+   * (G = d loss / d S). Scratch memory is O(blockElements + B d), never B x B.
    */
   const blocked = (y: Int32Array, counts: PairCounts) =>
     unaryCustomGrad((u: tf.Tensor, save: tf.GradSaveFunc) => {
       save([u]);
       const n = y.length;
       const step = Math.max(1, Math.floor(blockElements / n));
-      // Materialised transpose: wasm's matMul(a, b, false, true) is about 10x slower.
-      const uT = tf.transpose(u) as tf.Tensor2D;
-      const sums = { pull: 0, push: 0 };
+      const sums: Sums = { pull: 0, push: 0, pulled: 0, pushed: 0 };
       for (let r0 = 0; r0 < n; r0 += step) {
         const r1 = Math.min(n, r0 + step);
-        visitRows(similarityRows(u, uT, r0, r1), r0, r1 - r0, y, sums);
+        visitRows(similarityRows(u, r0, r1), r0, r1 - r0, y, sums);
       }
-      uT.dispose();
-      const value = sums.pull / counts.positives + (counts.negatives > 0 ? sums.push / counts.negatives : 0);
+      // The means' denominators: every pair ('cosine') or the non-zero hinges of this pass ('pml').
+      const pullers = pml ? sums.pulled : counts.positives;
+      const pushers = pml ? sums.pushed : counts.negatives;
       return {
-        value: tf.scalar(value),
+        value: tf.scalar(combine(sums, counts)),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const e = saved[0] as tf.Tensor2D;
           const upstream = dy.dataSync()[0]!;
           const weights = {
-            pullWeight: upstream / counts.positives,
-            pushWeight: counts.negatives > 0 ? upstream / counts.negatives : 0,
+            pullWeight: pullers > 0 ? upstream / pullers : 0,
+            pushWeight: pushers > 0 ? upstream / pushers : 0,
           };
-          const eT = tf.transpose(e) as tf.Tensor2D;
           const rowsPart: tf.Tensor2D[] = []; // (G u)[block]
           let columnsPart = tf.zerosLike(e) as tf.Tensor2D; // sum over blocks of G_blk^T u_blk
           for (let r0 = 0; r0 < n; r0 += step) {
             const r1 = Math.min(n, r0 + step);
             const g = new Float32Array((r1 - r0) * n);
-            const s = similarityRows(e, eT, r0, r1);
-            visitRows(s, r0, r1 - r0, y, { pull: 0, push: 0 }, { out: g, ...weights });
+            const s = similarityRows(e, r0, r1);
+            visitRows(s, r0, r1 - r0, y, { pull: 0, push: 0, pulled: 0, pushed: 0 }, { out: g, ...weights });
             const next = tf.tidy(() => {
               const gBlock = tf.tensor2d(g, [r1 - r0, n]);
               rowsPart.push(tf.keep(tf.matMul(gBlock, e)));
               const eBlock = tf.slice(e, [r0, 0], [r1 - r0, -1]);
-              return tf.add(columnsPart, tf.matMul(tf.transpose(gBlock), eBlock)) as tf.Tensor2D;
+              return tf.add(columnsPart, tf.matMul(gBlock, eBlock, true, false)) as tf.Tensor2D;
             });
             columnsPart.dispose();
             columnsPart = next;
           }
-          eT.dispose();
           const grad = tf.tidy(() => tf.add(tf.concat(rowsPart, 0), columnsPart));
           tf.dispose([...rowsPart, columnsPart]);
           return grad;
@@ -174,46 +243,70 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       };
     });
 
-  /** Loss from a score block and 0/1 masks of positive and negative pairs (counts from the CPU). */
-  const fromMasks = (scores: tf.Tensor2D, pos: tf.Tensor2D, neg: tf.Tensor2D, nPos: number, nNeg: number) =>
-    tf.tidy(() => {
-      const pull = tf.div(tf.sum(tf.mul(tf.relu(tf.sub(posMargin, scores)), pos)), nPos);
-      if (nNeg === 0) return pull as tf.Scalar;
-      return tf.add(pull, tf.div(tf.sum(tf.mul(tf.relu(tf.sub(scores, negMargin)), neg)), nNeg)) as tf.Scalar;
-    });
+  const report = (stats: LossStats) => {
+    lastStats = stats;
+  };
 
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    if (!(embeddings instanceof tf.Tensor) || embeddings.rank !== 2) {
-      throw new RecallkitError('BAD_INPUT', 'contrastive: embeddings must be a 2-D tensor');
-    }
-    const [rows, dim] = embeddings.shape;
+    const [rows, dim] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
     const y = labelArray(labels, rows);
-    assertFiniteRows(embeddings.dataSync(), rows, dim, 'contrastive: embeddings');
+    const values = embeddings.dataSync();
+    assertFiniteRows(values, rows, dim, 'contrastive: embeddings');
+    assertNonZeroRows(values, rows, dim, 'contrastive: embeddings');
     const counts = countPairs(y);
     if (counts.positives === 0) throw noPositive();
-    lastStats = {
-      queries: rows,
-      queriesWithoutPositives: rows - counts.withPositives,
-      implementation: 'composite',
-    };
-    return tf.tidy(() => {
+    const value = tf.tidy(() => {
       const unit = tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true));
       return blocked(y, counts)(unit);
     });
+    // CPU loops over read-back similarity blocks, with their own gradient: the fused kind.
+    report({ queries: rows, queriesWithoutPositives: rows - counts.withPositives, implementation: 'fused' });
+    return value;
   };
 
-  const onScores = ({ scores, relevant, self }: ScoreBlock): tf.Scalar => {
-    const [rows, n] = scores.shape;
-    const rel = relevant.dataSync();
-    const negMask = new Float32Array(rows * n);
-    let nPos = 0;
-    for (let i = 0; i < rows * n; i++) {
-      if (rel[i] === 1) nPos++;
-      else if (self?.[Math.floor(i / n)] !== i % n) negMask[i] = 1;
-    }
+  /** The loss on a caller's score block, from tfjs ops (differentiable with respect to `scores`). */
+  const onScores = (block: ScoreBlock): tf.Scalar => {
+    const { scores, relevant, rows, n, self, positives } = checkScoreBlock(block, 'contrastive');
+    const nPos = positives.posIdx.length;
     if (nPos === 0) throw noPositive();
-    const nNeg = negMask.reduce((a, b) => a + b, 0);
-    return tf.tidy(() => fromMasks(scores, relevant, tf.tensor2d(negMask, [rows, n]), nPos, nNeg));
+    assertFiniteRows(scores.dataSync(), rows, n, 'contrastive: scores');
+    const negMask = new Float32Array(rows * n);
+    const rel = relevant.dataSync();
+    let nNeg = 0;
+    for (let q = 0; q < rows; q++) {
+      for (let j = 0; j < n; j++) {
+        if (rel[q * n + j] === 0 && self[q] !== j) {
+          negMask[q * n + j] = 1;
+          nNeg++;
+        }
+      }
+    }
+    const value = tf.tidy(() => {
+      const neg = tf.tensor2d(negMask, [rows, n]);
+      let pullTerms: tf.Tensor;
+      let pushTerms: tf.Tensor;
+      if (pml) {
+        const d = tf.sqrt(tf.maximum(tf.sub(2, tf.mul(2, scores)), MIN_SQUARED_DISTANCE));
+        pullTerms = tf.mul(tf.relu(tf.sub(d, posMargin)), relevant);
+        pushTerms = tf.mul(tf.relu(tf.sub(negMargin, d)), neg);
+      } else {
+        pullTerms = tf.mul(tf.relu(tf.sub(posMargin, scores)), relevant);
+        pushTerms = tf.mul(tf.relu(tf.sub(scores, negMargin)), neg);
+      }
+      const nonZero = (x: tf.Tensor) =>
+        (x.dataSync() as Float32Array).reduce((c, v) => c + (v > 0 ? 1 : 0), 0);
+      const pullers = pml ? nonZero(pullTerms) : nPos;
+      const pushers = pml ? nonZero(pushTerms) : nNeg;
+      const pull = tf.div(tf.sum(pullTerms), Math.max(1, pullers));
+      if (pushers === 0) return tf.add(pull, tf.mul(tf.sum(pushTerms), 0)) as tf.Scalar;
+      return tf.add(pull, tf.div(tf.sum(pushTerms), pushers)) as tf.Scalar;
+    });
+    report({
+      queries: rows,
+      queriesWithoutPositives: rows - positives.withPositives,
+      implementation: 'composite',
+    });
+    return value;
   };
 
   return Object.defineProperties(loss, {

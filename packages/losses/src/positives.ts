@@ -1,5 +1,5 @@
 import { RecallkitError, tf } from '@recallkit/core';
-import type { Labels } from './types';
+import type { Labels, ScoreBlock } from './types';
 
 /** Positives of each query in compressed rows: query q's positives are posIdx[posPtr[q] .. posPtr[q+1]). */
 export interface Positives {
@@ -113,4 +113,83 @@ export function assertSomePositive(positives: Positives, loss: string): void {
       `${loss}: no query has a positive (every label occurs once in the batch); sample at least two items of some class`,
     );
   }
+}
+
+/**
+ * Checks a loss's embeddings (or scores) tensor: 2-D, float32, at least one column. Returns its
+ * shape. (tfjs has no float64 tensors; an int32 tensor has no gradient to ask for.)
+ */
+export function assertFloatMatrix(x: unknown, what: string): [number, number] {
+  if (!(x instanceof tf.Tensor) || x.rank !== 2) {
+    const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
+    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
+  }
+  if (x.dtype !== 'float32') {
+    throw new RecallkitError(
+      'BAD_INPUT',
+      `${what} must be a float32 tensor, got ${x.dtype} (cast with tf.cast(x, 'float32'))`,
+    );
+  }
+  const [rows, cols] = x.shape as [number, number];
+  if (cols === 0) {
+    throw new RecallkitError(
+      'BAD_INPUT',
+      `${what} has shape [${rows}, 0]: every row needs at least one value`,
+    );
+  }
+  return [rows, cols];
+}
+
+/** Throws naming the first all-zero row (it has no direction: L2 normalisation would divide by 0). */
+export function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
+  for (let i = 0; i < rows; i++) {
+    let zero = true;
+    for (let c = i * cols; c < (i + 1) * cols; c++) {
+      if (values[c] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) {
+      throw new RecallkitError(
+        'BAD_INPUT',
+        `${what} row ${i} is all zeros: it has no direction to L2-normalise`,
+        { row: i },
+      );
+    }
+  }
+}
+
+function assertMatrix(x: unknown, what: string): asserts x is tf.Tensor2D {
+  if (!(x instanceof tf.Tensor) || x.rank !== 2) {
+    const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
+    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
+  }
+}
+
+/**
+ * Checks a score block (shapes, `self`, a 0/1 relevance that never marks the query's own column)
+ * and reads its positives.
+ */
+export function checkScoreBlock(block: ScoreBlock, name: string) {
+  const { scores, relevant } = block;
+  const [rows, n] = assertFloatMatrix(scores, `${name}: scores`);
+  assertMatrix(relevant, `${name}: relevant`);
+  if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
+    throw new RecallkitError(
+      'BAD_INPUT',
+      `${name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
+    );
+  }
+  const self = block.self ?? new Int32Array(rows).fill(-1);
+  if (self.length !== rows) {
+    throw new RecallkitError('BAD_INPUT', `${name}: self has ${self.length} entries for ${rows} queries`);
+  }
+  self.forEach((c, q) => {
+    if (!Number.isInteger(c) || c < -1 || c >= n) {
+      throw new RecallkitError('BAD_INPUT', `${name}: self[${q}] = ${c} is not a column in [-1, ${n})`);
+    }
+  });
+  const positives = positivesFromRelevance(relevant.dataSync(), rows, n, self);
+  return { scores, relevant, rows, n, self, positives };
 }

@@ -3,11 +3,13 @@ import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
 import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
 import {
   assertFiniteRows,
+  assertFloatMatrix,
+  assertNonZeroRows,
   assertSomePositive,
+  checkScoreBlock,
   labelArray,
   type Positives,
   positivesFromLabels,
-  positivesFromRelevance,
 } from './positives';
 import { clipKs, type RankingSpec } from './ranking';
 import type { EmbeddingLoss, Implementation, Labels, LossStats, ScoreBlock } from './types';
@@ -46,13 +48,6 @@ function chooseImplementation(wanted: RankingLossOptions['implementation']): Imp
   return wanted;
 }
 
-function assertMatrix(x: unknown, what: string): asserts x is tf.Tensor2D {
-  if (!(x instanceof tf.Tensor) || x.rank !== 2) {
-    const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
-    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
-  }
-}
-
 /** Builds an EmbeddingLoss (with `onScores`) that evaluates `spec` through the ranking core. */
 export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossOptions): EmbeddingLoss {
   let lastStats: LossStats | undefined;
@@ -74,11 +69,12 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
   };
 
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    assertMatrix(embeddings, `${spec.name}: embeddings`);
-    const rows = embeddings.shape[0];
+    const [rows, dim] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
     const positives = positivesFromLabels(labelArray(labels, rows));
     assertSomePositive(positives, spec.name);
-    assertFiniteRows(embeddings.dataSync(), rows, embeddings.shape[1], `${spec.name}: embeddings`);
+    const values = embeddings.dataSync();
+    assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
+    if (options.normalize) assertNonZeroRows(values, rows, dim, `${spec.name}: embeddings`);
     const ks = clipKs(spec, rows, warnOnce);
     const implementation = chooseImplementation(options.implementation);
     const value = tf.tidy(() => {
@@ -95,32 +91,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
   };
 
   const onScores = (block: ScoreBlock): tf.Scalar => {
-    const { scores, relevant } = block;
-    assertMatrix(scores, `${spec.name}: scores`);
-    assertMatrix(relevant, `${spec.name}: relevant`);
-    const [rows, n] = scores.shape;
-    if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
-      throw new RecallkitError(
-        'BAD_INPUT',
-        `${spec.name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
-      );
-    }
-    const self = block.self ?? new Int32Array(rows).fill(-1);
-    if (self.length !== rows) {
-      throw new RecallkitError(
-        'BAD_INPUT',
-        `${spec.name}: self has ${self.length} entries for ${rows} queries`,
-      );
-    }
-    self.forEach((c, q) => {
-      if (!Number.isInteger(c) || c < -1 || c >= n) {
-        throw new RecallkitError(
-          'BAD_INPUT',
-          `${spec.name}: self[${q}] = ${c} is not a column in [-1, ${n})`,
-        );
-      }
-    });
-    const positives = positivesFromRelevance(relevant.dataSync(), rows, n, self);
+    const { scores, rows, n, self, positives } = checkScoreBlock(block, spec.name);
     assertSomePositive(positives, spec.name);
     const ks = clipKs(spec, n, warnOnce);
     const implementation = chooseImplementation(options.implementation);

@@ -138,6 +138,46 @@ describe('bad input gets a clear error', () => {
   });
 });
 
+describe('degenerate embeddings are named', () => {
+  const labels = [0, 0, 1, 1, 2, 2];
+  const withZeroRow = () => {
+    const rows = unitRows(seeded(7), 6, 3);
+    rows[4] = [0, 0, 0];
+    return tf.tensor2d(rows);
+  };
+
+  it.each([
+    ['contrastive', () => contrastive()],
+    ["contrastive 'pml'", () => contrastive({ form: 'pml' })],
+    ['RS@k normalize', () => recallAtKSurrogate({ normalize: true })],
+    ['RS@k normalize, composite', () => recallAtKSurrogate({ normalize: true, implementation: 'composite' })],
+    ['Smooth-AP normalize', () => smoothAP({ normalize: true })],
+  ])('%s: an all-zero row is named, never a NaN', (_, make) => {
+    const err = thrown(() => make()(withZeroRow(), labels));
+    expect(err.code).toBe('BAD_INPUT');
+    expect(err.message).toMatch(/row 4 is all zeros/);
+  });
+
+  it('without normalisation a zero row is a valid embedding (similarity 0 to everything)', () => {
+    const value = recallAtKSurrogate()(withZeroRow(), labels).dataSync()[0]!;
+    expect(Number.isFinite(value)).toBe(true);
+  });
+
+  it.each([
+    ['RS@k', () => recallAtKSurrogate()],
+    ['RS@k composite', () => recallAtKSurrogate({ implementation: 'composite' })],
+    ['Smooth-AP', () => smoothAP()],
+    ['contrastive', () => contrastive()],
+  ])('%s: [B, 0] and int32 embeddings get a clear error', (_, make) => {
+    const empty = thrown(() => make()(tf.zeros([6, 0]) as tf.Tensor2D, labels));
+    expect(empty.code).toBe('BAD_INPUT');
+    expect(empty.message).toMatch(/shape \[6, 0\]/);
+    const ints = thrown(() => make()(tf.ones([6, 3], 'int32') as tf.Tensor2D, labels));
+    expect(ints.code).toBe('BAD_INPUT');
+    expect(ints.message).toMatch(/float32.*int32/);
+  });
+});
+
 describe('k larger than the batch', () => {
   it('is clipped to the batch size, with one warning', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});

@@ -53,9 +53,11 @@ const rskCases = [
     brute: { ks: [1, 3], tauRank: 0.1, tauKs: [0.5, 2], includeQueryInRank: true },
   },
   {
-    name: 'k 1, tauK 0.1 (positives out of reach of k skip the rank sum)',
-    opts: { k: 1, tauK: 0.1 },
-    brute: { ks: [1], tauRank: 0.01, tauKs: [0.1], includeQueryInRank: true },
+    // Reach k + 50 tauK = 8 of 13 ranked rows: positives ranked below it skip the rank sum, while
+    // soft ranks (tauRank 0.3) near k keep the gradient far from zero (checked below).
+    name: 'k [2, 3], tauK 0.1 (positives out of reach of k skip the rank sum)',
+    opts: { k: [2, 3], tauK: 0.1, tauRank: 0.3, includeQueryInRank: false },
+    brute: { ks: [2, 3], tauRank: 0.3, tauKs: [0.1, 0.1], includeQueryInRank: false },
   },
 ];
 
@@ -70,6 +72,8 @@ describe.each(['fused', 'composite'] as const)(
         const r = ours(recallAtKSurrogate({ ...opts, implementation }), e, labels);
         expect(Math.abs(r.loss - f(e))).toBeLessThan(1e-6);
         const fd = numericGrad(f, e).flat();
+        // A gradient this small would let an all-zero one pass the tolerance below.
+        expect(Math.max(...fd.map(Math.abs))).toBeGreaterThan(1e-2);
         expect(maxAbsDiff(r.grad, fd)).toBeLessThan(2e-4 * Math.max(1, ...fd.map(Math.abs)));
       });
 
@@ -140,6 +144,8 @@ describe.each(['fused', 'composite'] as const)(
   },
 );
 
+const rskBrute = { ks: [1, 2, 4, 8, 16], tauRank: 0.01, tauKs: [1, 1, 1, 1, 1], includeQueryInRank: true };
+
 describe('the two implementations agree', () => {
   function randomBatch(seed: number, rows: number, dim: number, classes: number) {
     const rand = seeded(seed);
@@ -187,6 +193,45 @@ describe('the two implementations agree', () => {
     }
   });
 
+  it('RS@k with many positives per query on bunched similarities (the far-pair series)', () => {
+    // 10 classes x 16 around one common direction: similarities in about [0.3, 1], like an
+    // untrained network's. Positives are visited from the most similar down until one is out of
+    // reach, and pairs more than 10 tauRank below a positive are summed by the series.
+    const rand = seeded(23);
+    const centre = unitRows(rand, 1, 8)[0]!;
+    const classCentres = unitRows(rand, 10, 8).map((c) => c.map((v, i) => 1.2 * centre[i]! + 0.6 * v));
+    const e = unitRows(rand, 160, 8).map((r, i) => {
+      const x = r.map((v, c) => classCentres[i % 10]![c]! + 0.4 * v);
+      const n = Math.hypot(...x);
+      return x.map((v) => v / n);
+    });
+    const labels = e.map((_, i) => i % 10);
+    const s = gramOf(e);
+    const off = s.flatMap((row, i) => row.filter((_, j) => j !== i));
+    expect(Math.min(...off)).toBeGreaterThan(0.1);
+    expect(Math.max(...off) - Math.min(...off)).toBeGreaterThan(0.3); // wider than 10 tauRank
+    const { rel, self } = relevanceOf(labels);
+    const f = (x: Matrix) => bruteRsk(gramOf(x), rel, self, rskBrute);
+    const fused = ours(recallAtKSurrogate({ implementation: 'fused' }), e, labels);
+    const composite = ours(recallAtKSurrogate({ implementation: 'composite' }), e, labels);
+    expect(Math.abs(fused.loss - f(e))).toBeLessThan(1e-6);
+    expect(maxAbsDiff(fused.grad, composite.grad)).toBeLessThan(1e-6);
+    expect(Math.max(...fused.grad.map(Math.abs))).toBeGreaterThan(1e-3);
+    // Central differences of the float64 definition on the entries with the largest gradient.
+    const top = fused.grad
+      .map((g, i) => [Math.abs(g), i] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 4);
+    for (const [, i] of top) {
+      const row = Math.floor(i / 8);
+      const col = i % 8;
+      const at = (h: number) =>
+        f(e.map((r, k) => (k === row ? r.map((v, c) => (c === col ? v + h : v)) : r)));
+      const fd = (at(1e-6) - at(-1e-6)) / 2e-6;
+      expect(Math.abs(fused.grad[i]! - fd)).toBeLessThan(1e-4 * Math.max(1, Math.abs(fd)));
+    }
+  });
+
   it('onScores: worker threads and row blocks give the single-thread result', () => {
     const rand = seeded(12);
     const q = tf.tensor2d(unitRows(rand, 50, 6));
@@ -225,7 +270,7 @@ describe('the two implementations agree', () => {
       (threads: number, blockElements: number) => recallAtKSurrogate({ threads, blockElements }),
       (threads: number, blockElements: number) => smoothAP({ threads, blockElements }),
       (threads: number, blockElements: number) =>
-        recallAtKSurrogate({ threads, blockElements, k: 1, tauK: 0.1 }),
+        recallAtKSurrogate({ threads, blockElements, k: [2, 3], tauK: 0.1, tauRank: 0.3 }),
     ]) {
       const one = ours(make(1, 1 << 21), e, labels);
       for (const [threads, blockElements] of [
