@@ -1,11 +1,30 @@
 export {
+  type Augmentation,
   type AugmentContext,
   type BatchSampler,
   checkIndices,
   type Dataset,
   PixelDataset,
+  type PixelDatasetOptions,
+  planTranslation,
   remapLabels,
+  type TranslateOptions,
+  type Translation,
+  translateInto,
 } from './dataset';
+export {
+  decodeEmojiPng,
+  EMOJI_DATASOURCE_VERSION,
+  EMOJI_VENDORS,
+  EmojiDataset,
+  type EmojiDecodeReport,
+  type EmojiOptions,
+  type EmojiSplits,
+  type EmojiVendor,
+  emoji,
+  emojiInstallCommand,
+  recallkitCacheDir,
+} from './emoji';
 export { type IdxArray, parseIdx, readIdx } from './idx';
 export {
   type Box,
@@ -15,6 +34,7 @@ export {
   randomResizedCropBox,
   resizeShorterSide,
 } from './image/geometry';
+export { compositeOnWhite, resizeBilinear } from './image/pil';
 export {
   decodeInto,
   IMAGENET_MEAN,
@@ -58,6 +78,7 @@ export { type PrefetchOptions, prefetchBatches } from './prefetch';
 export { cars196 } from './readers/cars196';
 export { cub200, type RootOptions } from './readers/cub';
 export { inaturalist2018 } from './readers/inaturalist';
+export * from './readers/revisited';
 export { stanfordOnlineProducts } from './readers/sop';
 export { vehicleId } from './readers/vehicleid';
 export {
