@@ -2,6 +2,8 @@ import { type BackendName, useBackend } from '@recallkit/core';
 import {
   cars196,
   cub200,
+  EMOJI_VENDORS,
+  emoji,
   inaturalist2018,
   mnistClassDisjoint,
   mPerClassSampler,
@@ -70,6 +72,20 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     create: (o) => mnistClassDisjoint(o),
     aliases: ['mnist'],
     description: 'MNIST, train on the train images of some digits, test on the t10k images of the others',
+  });
+
+  registry.register('dataset', 'emoji', {
+    schema: z.strictObject({
+      size: z.union([z.literal(32), z.literal(64)]).default(32),
+      vendors: z.array(z.enum(EMOJI_VENDORS)).min(2).optional(),
+      root: z.string().min(1).optional(),
+      cacheDir: z.string().min(1).optional(),
+      augmentation: z.enum(['translate', 'none']).default('translate'),
+      maxShift: z.number().int().nonnegative().default(2),
+    }),
+    create: ({ maxShift, ...o }) => emoji({ ...o, translate: { maxShift } }),
+    description:
+      'cross-vendor emoji retrieval: one class per emoji, its Apple, Google, Twitter and Facebook drawings the instances (npm emoji-datasource-*)',
   });
 
   // The paper's benchmarks, read from their official layouts under `root` (users download them).
@@ -231,12 +247,15 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description: 'Smooth-AP (Brown et al., ECCV 2020)',
   });
   registry.register('loss', 'contrastive', {
+    // The margins' defaults depend on the form; the package supplies them.
     schema: z.strictObject({
-      posMargin: z.number().default(0.9),
-      negMargin: z.number().default(0.6),
+      form: z.enum(['cosine', 'pml']).default('cosine'),
+      posMargin: z.number().optional(),
+      negMargin: z.number().optional(),
     }),
     create: (o) => contrastive(o),
-    description: 'contrastive loss on cosine similarity',
+    description:
+      "contrastive loss: 'cosine' (similarity margins 0.9 / 0.6) or 'pml' (pytorch-metric-learning's: distance margins 0 / 1)",
   });
 
   registry.register('mixup', 'simix', {
