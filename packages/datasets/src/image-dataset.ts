@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { RecallkitError, tf } from '@recallkit/core';
-import { type AugmentContext, checkIndices, type Dataset } from './dataset';
+import sharp from 'sharp';
+import { type AugmentContext, checkIndices, type Dataset, remapLabels } from './dataset';
 import { decodeInto, type PipelineOptions } from './image/pipeline';
 
 /** An image that could not be read or decoded. */
@@ -8,6 +9,18 @@ export interface BadImage {
   index: number;
   path: string;
   reason: string;
+}
+
+/** A file left out of a dataset when it was checked (`withoutBadImages`), and why. */
+export interface SkippedImage {
+  path: string;
+  reason: string;
+}
+
+/** Options of `ImageDataset.withoutBadImages`. */
+export interface CheckImagesOptions {
+  /** Called after each decoded file with the files done and the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A loaded batch: the images that decoded, their dataset indices and labels, and the ones skipped. */
@@ -45,6 +58,21 @@ async function forEachLimit(n: number, limit: number, fn: (i: number) => Promise
   await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
 }
 
+/** Why `path` cannot be used as an image (unreadable, empty, not an image, corrupt or truncated), or undefined. */
+async function imageProblem(path: string): Promise<string | undefined> {
+  try {
+    const bytes = await readFile(path);
+    if (bytes.length === 0) return 'empty file (0 bytes)';
+    // The pipeline's decoder settings (failOn 'warning'), decoding every pixel.
+    const { info } = await sharp(bytes, { failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true });
+    if (!info.width || !info.height) return 'image has no size';
+    return undefined;
+  } catch (e) {
+    const lines = (e as Error).message.split('\n').map((l) => l.trim());
+    return lines.filter(Boolean).join('; ') || String(e);
+  }
+}
+
 /**
  * A dataset of image files with labels, loaded through the sharp pipeline: with `augment`,
  * RandomResizedCrop + flip (each choice from (seed, epoch, index)); without, Resize + CenterCrop.
@@ -60,6 +88,7 @@ export class ImageDataset implements Dataset {
   private readonly bad = new Map<number, BadImage>();
   private decoded = 0;
   private skippedCount = 0;
+  private readonly options: ImageDatasetOptions;
 
   constructor(
     readonly name: string,
@@ -69,12 +98,15 @@ export class ImageDataset implements Dataset {
     /** Raw class id (or name) of each label. */
     readonly classIds: readonly (number | string)[],
     options: ImageDatasetOptions = {},
+    /** Files left out before this dataset was built (see `withoutBadImages`); they have no index. */
+    readonly skipped: readonly SkippedImage[] = [],
   ) {
     if (files.length !== labels.length) {
       throw new RecallkitError('DATASET_SHAPE', `${name}: ${files.length} files for ${labels.length} labels`);
     }
     this.length = files.length;
     this.numClasses = classIds.length;
+    this.options = options;
     this.onBadImage = options.onBadImage ?? 'skip';
     this.concurrency = options.concurrency ?? 4;
     this.pipeline = options.pipeline ?? {};
@@ -97,6 +129,8 @@ export class ImageDataset implements Dataset {
    * Loads images as float32 NHWC, one row per index, so that `labels[indices]` stays aligned. In
    * 'skip' mode a bad image's row is all zeros (the mean image after normalisation), counted in
    * `summary()` and warned about once per file; `loadBatch` (and `prefetchBatches`) drop such rows instead.
+   * A dataset from `withoutBadImages()` (as `imageFolder` builds them) has no such rows unless a
+   * file changed after it was checked.
    */
   async load(indices: ArrayLike<number>, augment?: AugmentContext): Promise<tf.Tensor4D> {
     return (await this.decode(indices, augment, true)).images;
@@ -154,6 +188,59 @@ export class ImageDataset implements Dataset {
       labels: Int32Array.from(keptIndices, (i) => this.labels[i]!),
       skipped,
     };
+  }
+
+  /**
+   * Decodes every image once, fully (a truncated file has a valid header: only decoding finds it),
+   * and returns this dataset without the files that fail, so that they are in neither training nor
+   * evaluation. The result lists them in `skipped` (after any this dataset already had), with one
+   * warning naming them; labels are renumbered over the classes that still have an image (order
+   * kept), and a class left without any is named in that warning. With `onBadImage: 'fail'` the
+   * first bad file (in file order) throws IMAGE_UNREADABLE instead.
+   */
+  async withoutBadImages(check: CheckImagesOptions = {}): Promise<ImageDataset> {
+    const reasons: (string | undefined)[] = new Array(this.length);
+    let done = 0;
+    await forEachLimit(this.length, this.concurrency, async (i) => {
+      reasons[i] = await imageProblem(this.files[i]!);
+      check.onProgress?.(++done, this.length);
+    });
+    const bad = reasons.flatMap((reason, i) => (reason === undefined ? [] : [i]));
+    if (bad.length === 0) return this;
+    const first = bad[0]!;
+    if (this.onBadImage === 'fail') {
+      const path = this.files[first]!;
+      throw new RecallkitError('IMAGE_UNREADABLE', `${this.name}: cannot decode ${path}: ${reasons[first]}`, {
+        index: first,
+        path,
+        reason: reasons[first],
+      });
+    }
+    const keep = reasons.flatMap((reason, i) => (reason === undefined ? [i] : []));
+    const kept = keep.map((i) => this.classIds[this.labels[i]!]!);
+    const present = new Set(kept);
+    const { labels, classIds } = remapLabels(
+      kept,
+      this.classIds.filter((c) => present.has(c)),
+    );
+    const skipped = bad.map((i) => ({ path: this.files[i]!, reason: reasons[i]! }));
+    const lost = this.classIds.filter((c) => !present.has(c));
+    const shown = skipped.slice(0, 10).map((s) => `\n  ${s.path} (${s.reason})`);
+    this.onWarning(
+      `${this.name}: left out ${skipped.length} unreadable image(s) of ${this.length}:${shown.join('')}` +
+        (skipped.length > shown.length
+          ? `\n  ... and ${skipped.length - shown.length} more (dataset.skipped)`
+          : '') +
+        (lost.length > 0 ? `\n  class(es) left without an image: ${lost.slice(0, 10).join(', ')}` : ''),
+    );
+    return new ImageDataset(
+      this.name,
+      keep.map((i) => this.files[i]!),
+      labels,
+      classIds,
+      this.options,
+      [...this.skipped, ...skipped],
+    );
   }
 
   /** Images decoded and skipped so far, for a run summary. */

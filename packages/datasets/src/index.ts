@@ -45,10 +45,12 @@ export {
 } from './image/pipeline';
 export {
   type BadImage,
+  type CheckImagesOptions,
   type DecodeSummary,
   ImageDataset,
   type ImageDatasetOptions,
   type LoadedBatch,
+  type SkippedImage,
 } from './image-dataset';
 export {
   type MatCell,
@@ -77,6 +79,7 @@ export {
 export { type PrefetchOptions, prefetchBatches } from './prefetch';
 export { cars196 } from './readers/cars196';
 export { cub200, type RootOptions } from './readers/cub';
+export { IMAGE_FOLDER_EXTENSIONS, type ImageFolderOptions, imageFolder } from './readers/image-folder';
 export { inaturalist2018 } from './readers/inaturalist';
 export * from './readers/revisited';
 export { stanfordOnlineProducts } from './readers/sop';
