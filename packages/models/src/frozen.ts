@@ -1,4 +1,4 @@
-import { tf } from '@recallkit/core';
+import { RecallkitError, tf } from '@recallkit/core';
 import { FrozenBatchNormalization, registerLayers } from './layers';
 
 // TF.js looks custom layers up by their bare className when deserialising.
@@ -6,9 +6,13 @@ const FROZEN_CLASS = FrozenBatchNormalization.className;
 
 /**
  * Rewrites a Keras/TF.js model topology in place so every BatchNormalization layer becomes a
- * FrozenBatchNormalization (same config fields, same weight names). Returns how many were swapped.
+ * FrozenBatchNormalization (same config fields, same weight names), with trainable gamma and beta
+ * for 'frozen-stats'. Returns how many were swapped.
  */
-export function freezeBatchNormTopology(topology: unknown): number {
+export function freezeBatchNormTopology(
+  topology: unknown,
+  mode: 'frozen' | 'frozen-stats' = 'frozen',
+): number {
   let swapped = 0;
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) {
@@ -17,6 +21,8 @@ export function freezeBatchNormTopology(topology: unknown): number {
       const record = node as Record<string, unknown>;
       if (record['class_name'] === 'BatchNormalization') {
         record['class_name'] = FROZEN_CLASS;
+        const config = (record['config'] ?? {}) as Record<string, unknown>;
+        record['config'] = { ...config, trainable_affine: mode === 'frozen-stats' };
         swapped++;
       }
       for (const value of Object.values(record)) visit(value);
@@ -38,14 +44,24 @@ function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
 }
 
 /**
- * A copy of `model` whose BatchNormalization layers run in inference mode with non-trainable
- * parameters (the paper's frozen BN for ResNet-50): moving statistics and affine terms keep their
- * values through training. Other weights are copied; `model` itself is left as it was.
+ * A copy of `model` whose BatchNormalization layers run in inference mode: the moving statistics keep
+ * their values through training. With 'frozen' (default) gamma and beta are frozen too; with
+ * 'frozen-stats' they train (the authors' batch norm for the pretrained ResNet-50). Other weights are
+ * copied; `model` itself is left as it was.
  */
-export async function freezeBatchNorm(model: tf.LayersModel): Promise<tf.LayersModel> {
+export async function freezeBatchNorm(
+  model: tf.LayersModel,
+  mode: 'frozen' | 'frozen-stats' = 'frozen',
+): Promise<tf.LayersModel> {
+  if (mode !== 'frozen' && mode !== 'frozen-stats') {
+    throw new RecallkitError(
+      'INVALID_OPTION',
+      `freezeBatchNorm: mode must be 'frozen' or 'frozen-stats', got ${JSON.stringify(mode)}`,
+    );
+  }
   registerLayers();
   const topology = model.toJSON(undefined, false) as tf.io.ModelJSON['modelTopology'];
-  if (freezeBatchNormTopology(topology) === 0) return model;
+  if (freezeBatchNormTopology(topology, mode) === 0) return model;
   const frozen = await tf.models.modelFromJSON({
     modelTopology: topology as tf.io.ModelJSON['modelTopology'],
   });

@@ -1,3 +1,4 @@
+export { BATCH_NORM_MODES, type BatchNormMode } from './batch-norm';
 export {
   type BatchSource,
   type Embeddings,

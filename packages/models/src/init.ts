@@ -1,6 +1,14 @@
-import { tf } from '@recallkit/core';
+import { RecallkitError, tf } from '@recallkit/core';
 
 type Initializer = ReturnType<typeof tf.initializers.zeros>;
+
+/**
+ * What a layer seed of 0 becomes for normal draws. TF.js's normal and truncated-normal generators
+ * treat a falsy seed as no seed (`seed ? seed : Math.random()`), so seed 0 would give different
+ * weights on every call; its uniform generator seeds with 0 as with any number, and keeps it (so
+ * uniform draws of seed 0 stay what they always were). Not an integer, so no other layer's seed.
+ */
+const SEED_FOR_ZERO = 0.5;
 
 /**
  * Hands out PyTorch's default initialisation for Conv2d / Linear layers, seeded per layer:
@@ -12,13 +20,17 @@ export class TorchInit {
   private next: number;
 
   constructor(private readonly seed?: number) {
+    if (seed !== undefined && !Number.isFinite(seed)) {
+      throw new RecallkitError('INVALID_OPTION', `seed must be a finite number, got ${seed}`);
+    }
     this.next = 0;
   }
 
-  private layerSeed(): number | undefined {
+  private layerSeed(distribution: 'uniform' | 'normal'): number | undefined {
     if (this.seed === undefined) return undefined;
     // Distinct, deterministic seed per initialiser so layers never share a random stream.
-    return this.seed * 1000 + this.next++;
+    const seed = this.seed * 1000 + this.next++;
+    return seed === 0 && distribution === 'normal' ? SEED_FOR_ZERO : seed;
   }
 
   /** Initialisers for a layer whose kernel has `fanIn` inputs per output unit. */
@@ -29,12 +41,12 @@ export class TorchInit {
         scale: 1 / 3,
         mode: 'fanIn',
         distribution: 'uniform',
-        seed: this.layerSeed(),
+        seed: this.layerSeed('uniform'),
       }),
       biasInitializer: tf.initializers.randomUniform({
         minval: -bound,
         maxval: bound,
-        seed: this.layerSeed(),
+        seed: this.layerSeed('uniform'),
       }),
     };
   }
@@ -45,7 +57,7 @@ export class TorchInit {
       scale: 2,
       mode: 'fanOut',
       distribution: 'normal',
-      seed: this.layerSeed(),
+      seed: this.layerSeed('normal'),
     });
   }
 }

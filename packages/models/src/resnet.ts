@@ -1,4 +1,5 @@
 import { RecallkitError, tf } from '@recallkit/core';
+import { type BatchNormMode, batchNormMode } from './batch-norm';
 import { type EmbeddingHeadOptions, embeddingHead } from './head';
 import { TorchInit } from './init';
 import { FrozenBatchNormalization, registerLayers } from './layers';
@@ -30,7 +31,13 @@ export interface ResNetOptions {
    * 'valid' convolutions), so that torchvision / timm weights compute exactly what they compute in PyTorch.
    */
   padding?: 'same' | 'torch';
-  /** Batch norm in inference mode with frozen parameters (default false). */
+  /**
+   * Batch norm (default 'train', for training from scratch): 'frozen-stats' normalises with the moving
+   * statistics and never updates them, gamma and beta trainable (the authors' setting for a pretrained
+   * trunk); 'frozen' also freezes gamma and beta.
+   */
+  batchNorm?: BatchNormMode;
+  /** Older form of `batchNorm`: true is 'frozen', false 'train'. */
   frozenBatchNorm?: boolean;
   /** The embedding head on top (default: the paper's head, 512-d); false returns the trunk's feature map. */
   head?: EmbeddingHeadOptions | false;
@@ -58,6 +65,7 @@ export function resnet(options: ResNetOptions = {}): tf.LayersModel {
   const width = positiveInt(options.width ?? 64, 'resnet: width');
   const inputShape = shapeOf(options.inputShape ?? [32, 32, 3], 3, 'resnet: inputShape');
   const init = new TorchInit(options.seed);
+  const bnMode = batchNormMode(options, 'train', 'resnet');
 
   const torchPadding = (options.padding ?? 'same') === 'torch';
   /** PyTorch pads k // 2 on every side; TF's 'same' pads asymmetrically when the stride is 2. */
@@ -80,9 +88,10 @@ export function resnet(options: ResNetOptions = {}): tf.LayersModel {
     return (x) => layer.apply(padded(x)) as tf.SymbolicTensor;
   };
   const norm = (name: string): Apply => {
-    const layer = options.frozenBatchNorm
-      ? new FrozenBatchNormalization({ epsilon: 1e-5, name })
-      : tf.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9, name });
+    const layer =
+      bnMode === 'train'
+        ? tf.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9, name })
+        : new FrozenBatchNormalization({ epsilon: 1e-5, trainableAffine: bnMode === 'frozen-stats', name });
     return (x) => layer.apply(x) as tf.SymbolicTensor;
   };
   const relu = (name: string): Apply => {

@@ -1,4 +1,5 @@
 import { RecallkitError, tf } from '@recallkit/core';
+import { type BatchNormMode, batchNormMode } from './batch-norm';
 import type { EmbeddingHeadOptions } from './head';
 import { resnet } from './resnet';
 import { readSafetensors, type StoredTensor } from './safetensors';
@@ -6,7 +7,12 @@ import { readSafetensors, type StoredTensor } from './safetensors';
 export interface LoadTorchResNetOptions {
   /** NHWC input shape without the batch axis (default [224, 224, 3]). */
   inputShape?: [number, number, number];
-  /** Freeze the batch-norm layers (inference mode, non-trainable), as the paper does (default false). */
+  /**
+   * Batch norm (default 'frozen-stats', the authors' setting): the stored running statistics are used and
+   * never updated, gamma and beta train. 'frozen' also freezes gamma and beta; 'train' is ordinary batch norm.
+   */
+  batchNorm?: BatchNormMode;
+  /** Older form of `batchNorm`: true is 'frozen', false 'train'. */
   frozenBatchNorm?: boolean;
   /** Put the embedding head on top (default false: the trunk, ending in the last stage's feature map). */
   head?: EmbeddingHeadOptions | false;
@@ -58,7 +64,7 @@ export async function loadTorchResNet(
     width,
     stem: kernel === 7 ? 'imagenet' : 'small',
     padding: 'torch',
-    frozenBatchNorm: options.frozenBatchNorm ?? false,
+    batchNorm: batchNormMode(options, 'frozen-stats', 'loadTorchResNet'),
     head: options.head ?? false,
   });
 

@@ -1,4 +1,5 @@
 import { RecallkitError, tf } from '@recallkit/core';
+import { type BatchNormMode, batchNormMode } from './batch-norm';
 import { freezeBatchNormTopology } from './frozen';
 import { directoryHandler, modelFormat } from './io';
 import { GraphModelLayer, registerLayers } from './layers';
@@ -6,7 +7,13 @@ import { GraphModelLayer, registerLayers } from './layers';
 export interface LoadTrunkOptions {
   /** Cut a layers model at this layer's output (e.g. the last convolutional block); default: the model's output. */
   outputLayer?: string;
-  /** Run the trunk's BatchNormalization layers in inference mode with frozen parameters (default false). */
+  /**
+   * The trunk's BatchNormalization layers (default 'frozen-stats', the authors' setting for a pretrained
+   * trunk): moving statistics used and never updated, gamma and beta trainable. 'frozen' also freezes
+   * gamma and beta; 'train' keeps them as saved (ordinary batch norm).
+   */
+  batchNorm?: BatchNormMode;
+  /** Older form of `batchNorm`: true is 'frozen', false 'train'. */
   frozenBatchNorm?: boolean;
   /** Whether the trunk's weights train (default true; graph models never train). */
   trainable?: boolean;
@@ -21,6 +28,7 @@ export interface LoadTrunkOptions {
  */
 export async function loadTrunk(dir: string, options: LoadTrunkOptions = {}): Promise<tf.LayersModel> {
   registerLayers();
+  const mode = batchNormMode(options, 'frozen-stats', 'loadTrunk');
   if ((await modelFormat(dir)) === 'graph-model') {
     if (options.outputLayer != null) {
       throw new RecallkitError(
@@ -40,7 +48,7 @@ export async function loadTrunk(dir: string, options: LoadTrunkOptions = {}): Pr
     return tf.model({ inputs: input, outputs: layer.apply(input) as tf.SymbolicTensor, name: 'graph_trunk' });
   }
   const artifacts = await directoryHandler(dir).load!();
-  if (options.frozenBatchNorm) freezeBatchNormTopology(artifacts.modelTopology);
+  if (mode !== 'train') freezeBatchNormTopology(artifacts.modelTopology, mode);
   let trunk = await tf.loadLayersModel({ load: async () => artifacts });
   if (options.outputLayer != null) {
     const names = trunk.layers.map((l) => l.name);
