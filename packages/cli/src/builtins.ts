@@ -4,6 +4,8 @@ import {
   cub200,
   EMOJI_VENDORS,
   emoji,
+  type ImageDataset,
+  imageFolder,
   inaturalist2018,
   mnistClassDisjoint,
   mPerClassSampler,
@@ -37,6 +39,8 @@ declare module '@recallkit/registry' {
 }
 
 const positiveInt = z.number().int().positive();
+/** 'frozen-stats' (the authors'): running statistics frozen, scale and shift trained; 'frozen': all frozen. */
+const batchNorm = z.enum(['train', 'frozen-stats', 'frozen']);
 const seedOf = (context: { seed?: unknown }): number => (typeof context.seed === 'number' ? context.seed : 0);
 const digits = z.array(z.number().int().min(0).max(9)).min(2);
 const rankingOptions = {
@@ -93,30 +97,69 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     root: z.string().min(1),
     onBadImage: z.enum(['skip', 'fail']).default('skip'),
     concurrency: positiveInt.optional(),
+    /** Decode every image once before training, so that unreadable ones are left out (or fail). */
+    checkImages: z.boolean().default(true),
   };
+  /** The splits with their unreadable images left out (`ImageDataset.withoutBadImages`), when asked. */
+  const checked = async <S extends { train: ImageDataset; test: ImageDataset }>(
+    splits: S,
+    checkImages: boolean,
+  ): Promise<S> =>
+    checkImages
+      ? {
+          ...splits,
+          train: await splits.train.withoutBadImages(),
+          test: await splits.test.withoutBadImages(),
+        }
+      : splits;
   registry.register('dataset', 'sop', {
     schema: z.strictObject(imageOptions),
-    create: (o) => stanfordOnlineProducts(o),
+    create: ({ checkImages, ...o }) => checked(stanfordOnlineProducts(o), checkImages),
     aliases: ['stanford-online-products'],
     description: 'Stanford Online Products (Ebay_train.txt / Ebay_test.txt)',
   });
   registry.register('dataset', 'inaturalist', {
     schema: z.strictObject({ ...imageOptions, splitDir: z.string().optional() }),
-    create: (o) => inaturalist2018(o),
+    create: ({ checkImages, ...o }) => checked(inaturalist2018(o), checkImages),
     aliases: ['inaturalist2018'],
     description: 'iNaturalist 2018 with the Smooth-AP class split',
   });
   registry.register('dataset', 'cub', {
     schema: z.strictObject(imageOptions),
-    create: (o) => cub200(o),
+    create: ({ checkImages, ...o }) => checked(cub200(o), checkImages),
     aliases: ['cub200', 'cub-200-2011'],
     description: 'CUB-200-2011, classes 1-100 train, 101-200 test',
   });
   registry.register('dataset', 'cars196', {
     schema: z.strictObject(imageOptions),
-    create: (o) => cars196(o),
+    create: ({ checkImages, ...o }) => checked(cars196(o), checkImages),
     aliases: ['cars'],
     description: 'Stanford Cars, classes 1-98 train, 99-196 test',
+  });
+  registry.register('dataset', 'image-folder', {
+    schema: z.strictObject({
+      ...imageOptions,
+      split: z.enum(['folders', 'classes']).optional(),
+      trainFolder: z.string().min(1).optional(),
+      testFolder: z.string().min(1).optional(),
+      trainClasses: z.array(z.string().min(1)).min(1).optional(),
+      testClasses: z.array(z.string().min(1)).min(1).optional(),
+      trainFraction: z.number().gt(0).lt(1).optional(),
+      size: positiveInt.optional(),
+      resize: positiveInt.optional(),
+    }),
+    // A size without a resize keeps the default's ratio (224 crop of 256).
+    create: ({ size, resize, ...o }) =>
+      imageFolder({
+        ...o,
+        pipeline: {
+          ...(size ? { size } : {}),
+          ...(resize || size ? { resize: resize ?? Math.round(((size ?? 224) * 256) / 224) } : {}),
+        },
+      }),
+    aliases: ['imagefolder'],
+    description:
+      'your own images, one class per folder: <root>/train/<class> and <root>/test/<class>, or one root split by trainClasses / testClasses / trainFraction',
   });
   registry.register('dataset', 'vehicle-id', {
     schema: z.strictObject({
@@ -124,16 +167,12 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
       /** One test list, or 'all': small (800) as the test set, medium and large as further ones. */
       testSize: z.union([z.literal(800), z.literal(1600), z.literal(2400), z.literal('all')]).default('all'),
     }),
-    create: ({ testSize, ...o }) => {
-      if (testSize !== 'all') return vehicleId({ ...o, testSize });
-      const small = vehicleId({ ...o, testSize: 800 });
-      return {
-        ...small,
-        testSets: {
-          medium: vehicleId({ ...o, testSize: 1600 }).test,
-          large: vehicleId({ ...o, testSize: 2400 }).test,
-        },
-      };
+    create: async ({ testSize, checkImages, ...o }) => {
+      if (testSize !== 'all') return checked(vehicleId({ ...o, testSize }), checkImages);
+      const small = await checked(vehicleId({ ...o, testSize: 800 }), checkImages);
+      const further = async (size: 1600 | 2400) =>
+        (await checked(vehicleId({ ...o, testSize: size }), checkImages)).test;
+      return { ...small, testSets: { medium: await further(1600), large: await further(2400) } };
     },
     aliases: ['vehicleid'],
     description:
@@ -177,10 +216,10 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
   });
 
   registry.register('backbone', 'torch-resnet', {
-    schema: z.strictObject({ file: z.string().min(1), frozenBatchNorm: z.boolean().default(true) }),
-    create: ({ file, frozenBatchNorm }, c: { inputShape?: number[] }) =>
+    schema: z.strictObject({ file: z.string().min(1), batchNorm: batchNorm.default('frozen-stats') }),
+    create: ({ file, batchNorm }, c: { inputShape?: number[] }) =>
       loadTorchResNet(file, {
-        frozenBatchNorm,
+        batchNorm,
         head: false,
         ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
       }),
@@ -191,7 +230,7 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     schema: z.strictObject({
       dir: z.string().min(1),
       outputLayer: z.string().optional(),
-      frozenBatchNorm: z.boolean().default(false),
+      batchNorm: batchNorm.default('frozen-stats'),
       trainable: z.boolean().default(true),
     }),
     create: ({ dir, ...o }) => loadTrunk(dir, o),
@@ -203,7 +242,7 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
         .union([z.literal(18), z.literal(34), z.literal(50), z.literal(101), z.literal(152)])
         .default(18),
       stem: z.enum(['imagenet', 'small']).default('imagenet'),
-      frozenBatchNorm: z.boolean().default(false),
+      batchNorm: batchNorm.default('train'),
     }),
     create: (o, c: { inputShape?: number[]; seed?: number }) =>
       resnet({
@@ -228,12 +267,13 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description: "the paper's head: GeM pooling, LayerNorm, linear, L2 norm",
   });
 
+  // The losses' and SiMix's options are validated here and defaulted by their packages (one place).
   registry.register('loss', 'rsk', {
     schema: z.strictObject({
-      k: z.array(positiveInt).min(1).default([1, 2, 4, 8, 16]),
-      tauRank: z.number().positive().default(0.01),
-      tauK: z.union([z.number().positive(), z.array(z.number().positive())]).default(1),
-      includeQueryInRank: z.boolean().default(true),
+      k: z.array(positiveInt).min(1).optional(),
+      tauRank: z.number().positive().optional(),
+      tauK: z.union([z.number().positive(), z.array(z.number().positive())]).optional(),
+      includeQueryInRank: z.boolean().optional(),
       ...rankingOptions,
     }),
     create: (o) => recallAtKSurrogate(o),
@@ -241,15 +281,14 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description: 'Recall@k surrogate (Patel et al., CVPR 2022)',
   });
   registry.register('loss', 'smoothap', {
-    schema: z.strictObject({ tau: z.number().positive().default(0.01), ...rankingOptions }),
+    schema: z.strictObject({ tau: z.number().positive().optional(), ...rankingOptions }),
     create: (o) => smoothAP(o),
     aliases: ['smooth-ap'],
     description: 'Smooth-AP (Brown et al., ECCV 2020)',
   });
   registry.register('loss', 'contrastive', {
-    // The margins' defaults depend on the form; the package supplies them.
     schema: z.strictObject({
-      form: z.enum(['cosine', 'pml']).default('cosine'),
+      form: z.enum(['cosine', 'pml']).optional(),
       posMargin: z.number().optional(),
       negMargin: z.number().optional(),
     }),
@@ -260,9 +299,9 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
 
   registry.register('mixup', 'simix', {
     schema: z.strictObject({
-      pairs: z.union([z.literal('all'), positiveInt]).default('all'),
-      crossClass: z.number().int().nonnegative().default(0),
-      side: z.enum(['both', 'database']).default('both'),
+      pairs: z.union([z.literal('all'), positiveInt]).optional(),
+      crossClass: z.number().int().nonnegative().optional(),
+      side: z.enum(['both', 'database']).optional(),
     }),
     create: (o, c: { loss: EmbeddingLoss; seed?: number }) =>
       simix(c.loss as Parameters<typeof simix>[0], { ...o, seed: `simix:${seedOf(c)}` }),
@@ -297,14 +336,18 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
 
   registry.register('evaluator', 'retrieval', {
     schema: z.strictObject({
-      k: z.array(positiveInt).min(1).default([1, 2, 4, 8]),
+      /** Default: the evaluator's ([1, 2, 4, 8, 16], less those larger than the gallery). */
+      k: z.array(positiveInt).min(1).optional(),
       /** 'auto' (faiss when its addon loads, else exact), 'faiss', 'exact', or a faiss factory string. */
       index: z.string().min(1).default('auto'),
     }),
     create:
       ({ k, index }): Evaluator =>
       async (embeddings, labels) => {
-        const result = await evaluate(embeddings, labels, { k, ...(index === 'auto' ? {} : { index }) });
+        const result = await evaluate(embeddings, labels, {
+          ...(k ? { k } : {}),
+          ...(index === 'auto' ? {} : { index }),
+        });
         return { ...result, index: result.debug.index };
       },
     description: 'all-vs-all Recall@k and MAP@R on the test split (query removed)',

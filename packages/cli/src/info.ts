@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { tf } from '@recallkit/core';
-import { faissAvailable } from '@recallkit/evaluator';
+import { type FaissInfo, faissInfo } from '@recallkit/evaluator';
 import type { Registry } from '@recallkit/registry';
 
 export interface Info {
@@ -9,7 +9,7 @@ export interface Info {
   readonly tfjs: string;
   readonly node: string;
   readonly backend: { readonly active: string; readonly registered: string[] };
-  readonly faiss: { readonly loaded: boolean; readonly version?: string; readonly reason?: string };
+  readonly faiss: FaissInfo;
   readonly machine: { readonly cores: number; readonly cpu: string; readonly memoryGiB: number };
   readonly components: Record<string, string[]>;
 }
@@ -25,21 +25,6 @@ function versionOf(name: string): string {
   }
 }
 
-/** Whether the faiss-node addon loads here (the evaluator falls back to exact search when not). */
-function faissStatus(): Info['faiss'] {
-  if (!faissAvailable())
-    return { loaded: false, reason: 'the faiss-node addon did not load (run tools/setup)' };
-  try {
-    const evaluatorRequire = createRequire(require.resolve('@recallkit/evaluator/package.json'));
-    return {
-      loaded: true,
-      version: (evaluatorRequire('faiss-node/package.json') as { version: string }).version,
-    };
-  } catch {
-    return { loaded: true };
-  }
-}
-
 /** Versions, the active backend, whether faiss loaded, the machine, and every registered component. */
 export function collectInfo(registry: Registry): Info {
   const engine = tf.engine() as unknown as { registryFactory?: Record<string, unknown> };
@@ -51,7 +36,7 @@ export function collectInfo(registry: Registry): Info {
     tfjs: tf.version.tfjs,
     node: process.version,
     backend: { active: tf.getBackend(), registered: Object.keys(engine.registryFactory ?? {}) },
-    faiss: faissStatus(),
+    faiss: faissInfo(),
     machine: {
       cores: availableParallelism(),
       cpu: cpus()[0]?.model ?? 'unknown',
@@ -61,13 +46,20 @@ export function collectInfo(registry: Registry): Info {
   };
 }
 
+/** 'loaded from <package> <version> (<how it was built>)', or why exact search is used. */
+function formatFaiss(faiss: FaissInfo): string {
+  if (!faiss.loaded) return `not loaded: ${faiss.reason}; exact search is used`;
+  const from = [faiss.source, faiss.version].filter(Boolean).join(' ');
+  return `loaded from ${from}${faiss.detail ? ` (${faiss.detail})` : ''}`;
+}
+
 export function formatInfo(info: Info): string {
   const lines = [
     ...Object.entries(info.recallkit).map(([name, version]) => `${name.padEnd(22)} ${version}`),
     `${'tfjs'.padEnd(22)} ${info.tfjs}`,
     `${'node'.padEnd(22)} ${info.node}`,
     `${'backend'.padEnd(22)} ${info.backend.active} (available: ${info.backend.registered.join(', ')})`,
-    `${'faiss'.padEnd(22)} ${info.faiss.loaded ? `loaded${info.faiss.version ? ` (faiss-node ${info.faiss.version})` : ''}` : `not loaded: ${info.faiss.reason}; exact search is used`}`,
+    `${'faiss'.padEnd(22)} ${formatFaiss(info.faiss)}`,
     `${'machine'.padEnd(22)} ${info.machine.cores} cores, ${info.machine.memoryGiB} GiB, ${info.machine.cpu}`,
     '',
     'components:',

@@ -3,7 +3,7 @@ import { RecallkitError, tf } from '@recallkit/core';
 import { type OptimizerConfig, type StepInfo, Trainer } from '@recallkit/engine';
 import { embedDataset } from '@recallkit/models';
 import type { Experiment, Registry, ResolvedRef } from '@recallkit/registry';
-import type { Evaluation, RunResult } from './results';
+import type { BadImagesReport, Evaluation, RunResult } from './results';
 import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator } from './types';
 
 /** What a `schedule` component resolves to: the engine's step schedule. */
@@ -50,6 +50,33 @@ export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string)
     );
   }
   return value;
+}
+
+/** The unreadable images of the splits that are image datasets (`skipped`, `summary()`), or undefined. */
+export function badImagesOf(data: DatasetSplits): BadImagesReport | undefined {
+  type Checked = {
+    skipped?: readonly { path: string; reason: string }[];
+    summary?: () => { badImages: readonly { path: string; reason: string }[] };
+  };
+  const splits = { train: data.train, test: data.test, ...data.testSets } as Record<string, Checked>;
+  let found = false;
+  let skipped = 0;
+  let failedLoads = 0;
+  const files: { split: string; path: string; reason: string }[] = [];
+  for (const [split, d] of Object.entries(splits)) {
+    const left = Array.isArray(d.skipped) ? d.skipped : undefined;
+    // In path order: loads finish in any order.
+    const failed =
+      typeof d.summary === 'function'
+        ? [...d.summary().badImages].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        : undefined;
+    if (!left && !failed) continue;
+    found = true;
+    skipped += left?.length ?? 0;
+    failedLoads += failed?.length ?? 0;
+    for (const { path, reason } of [...(left ?? []), ...(failed ?? [])]) files.push({ split, path, reason });
+  }
+  return found ? { skipped, failedLoads, files: files.slice(0, 100) } : undefined;
 }
 
 async function make<T>(registry: Registry, ref: ResolvedRef, context: Record<string, unknown>): Promise<T> {
@@ -242,6 +269,7 @@ export async function runExperiment(
     const testSets: Record<string, Evaluation['metrics']> = {};
     for (const [name, test] of Object.entries(data.testSets ?? {})) testSets[name] = await measure(test);
     const evalSeconds = (performance.now() - evalStarted) / 1000 + periodicSeconds;
+    const badImages = badImagesOf(data);
     return {
       experiment:
         options.name ??
@@ -268,6 +296,7 @@ export async function runExperiment(
       evalSeconds,
       ...(index ? { index } : {}),
       backend,
+      ...(badImages ? { badImages } : {}),
     };
   } finally {
     model.dispose();

@@ -8,6 +8,7 @@ import { runBench } from './bench';
 import { registerBuiltins } from './builtins';
 import { assignWeights, modelFile, readTrainedModel, saveTrainedModel } from './checkpoint';
 import { experimentFromObject, readExperimentFile } from './config';
+import { addExportCommand } from './export';
 import { collectInfo, formatInfo } from './info';
 import { applyOverrides } from './overrides';
 import { runExperiment } from './pipeline';
@@ -240,6 +241,8 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
       const info = collectInfo(registry);
       print(o.json ? JSON.stringify(info) : formatInfo(info));
     });
+
+  addExportCommand(program, registry, print);
 
   return program;
 }

@@ -7,7 +7,12 @@ export function describeRun(result: RunResult): string {
   const speed = result.imagesPerSecond
     ? `, ${result.imagesPerSecond.toFixed(0)} img/s over ${result.trainSeconds.toFixed(0)} s`
     : '';
-  return `R@1 ${(r['1'] ?? Number.NaN).toFixed(4)} MAP@R ${result.metrics.mapAtR.toFixed(4)}${speed}`;
+  const bad = result.badImages;
+  const unreadable =
+    bad && bad.skipped + bad.failedLoads > 0
+      ? `, unreadable images: ${bad.skipped} skipped${bad.failedLoads > 0 ? `, ${bad.failedLoads} loaded as zeros` : ''}`
+      : '';
+  return `R@1 ${(r['1'] ?? Number.NaN).toFixed(4)} MAP@R ${result.metrics.mapAtR.toFixed(4)}${speed}${unreadable}`;
 }
 
 /**

@@ -36,6 +36,18 @@ export interface RunResult {
   /** The search behind the metrics, e.g. 'faiss:IndexFlatIP'. */
   readonly index?: string;
   readonly backend: string;
+  /** Unreadable images of an image dataset (absent for other datasets). */
+  readonly badImages?: BadImagesReport;
+}
+
+/** Unreadable images of a run's dataset, all splits together. */
+export interface BadImagesReport {
+  /** Left out when the dataset was built: in neither training nor evaluation. */
+  readonly skipped: number;
+  /** Failed when loaded (a dataset not checked when built): each gave an all-zero row, still counted. */
+  readonly failedLoads: number;
+  /** Each file (at most 100), with its split ('train', 'test', or a further test set's name). */
+  readonly files: readonly { readonly split: string; readonly path: string; readonly reason: string }[];
 }
 
 export interface Stat {
