@@ -74,6 +74,36 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
   return decodeBody(body);
 }
 
+/**
+ * The metadata of a checkpoint from the start of its file, without reading or verifying the
+ * tensors: undefined when the start of the file is not a readable checkpoint index. Only for
+ * telling files apart (which run wrote them); load with `readCheckpoint`.
+ */
+export async function peekCheckpointMeta(file: string): Promise<Record<string, unknown> | undefined> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const read = async (position: number, length: number) => {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle!.read(buffer, 0, length, position);
+      return buffer.subarray(0, bytesRead);
+    };
+    const head = await read(0, 256);
+    const newline = head.indexOf(10);
+    if (newline < 0 || !head.subarray(0, newline).toString('latin1').startsWith(`${MAGIC} `))
+      return undefined;
+    const length = (await read(newline + 1, 4)).readUInt32LE(0);
+    const json = await read(newline + 5, length);
+    if (json.length !== length) return undefined;
+    const index = JSON.parse(json.toString('utf8')) as { meta?: unknown };
+    return index.meta && typeof index.meta === 'object' ? (index.meta as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
+}
+
 interface TensorEntry {
   name: string;
   shape: number[];

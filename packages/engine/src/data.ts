@@ -11,7 +11,19 @@ export interface TrainingDataset {
   load(indices: ArrayLike<number>, augment?: { seed: number; epoch: number }): Promise<tf.Tensor>;
 }
 
-export interface TrainingSampler {
+/**
+ * A part of the run that keeps random state of its own between calls (SiMix's generator): the
+ * trainer saves `randomState()` in every checkpoint and hands it back to `restoreRandomState` on
+ * resume, so that the resumed run draws what the uninterrupted one would have.
+ */
+export interface RandomStateful {
+  /** A JSON-serialisable snapshot. */
+  randomState(): unknown;
+  restoreRandomState(state: unknown): void;
+}
+
+/** A sampler may keep random state of its own (`RandomStateful`); it is then checkpointed too. */
+export interface TrainingSampler extends Partial<RandomStateful> {
   readonly batchSize: number;
   /** The epoch's batches of dataset indices, a pure function of (seed, epoch). */
   batches(epoch: number): Int32Array[];

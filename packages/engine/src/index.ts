@@ -13,7 +13,7 @@ export {
   type StepOptions,
   trainableVariables,
 } from './chunked-step';
-export type { TrainingDataset, TrainingSampler } from './data';
+export type { RandomStateful, TrainingDataset, TrainingSampler } from './data';
 export { MetricsLog } from './metrics-log';
 export {
   type AdamOptions,

@@ -1,9 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createRng, RecallkitError, type Rng, type RngState, restoreRng, tf } from '@recallkit/core';
-import { type CheckpointContents, readCheckpoint, type StoredTensor, writeCheckpoint } from './checkpoint';
+import {
+  type CheckpointContents,
+  peekCheckpointMeta,
+  readCheckpoint,
+  type StoredTensor,
+  writeCheckpoint,
+} from './checkpoint';
 import { applyGradients, chunkedGradients, type Labels, trainableVariables } from './chunked-step';
-import type { TrainingDataset, TrainingSampler } from './data';
+import type { RandomStateful, TrainingDataset, TrainingSampler } from './data';
 import { MetricsLog } from './metrics-log';
 import { adam, adamW, type Optimizer } from './optimizers';
 import { createProgress } from './progress';
@@ -16,8 +23,12 @@ export interface StepContext {
   rng: Rng;
 }
 
-/** Any `EmbeddingLoss`; it may also take the step context as a third argument. */
-export type TrainLoss = (embeddings: tf.Tensor2D, labels: Labels, context: StepContext) => tf.Scalar;
+/**
+ * Any `EmbeddingLoss`; it may also take the step context as a third argument. A loss with random
+ * state of its own must expose it (`RandomStateful`, as `simix` does) for resume to be exact.
+ */
+export type TrainLoss = ((embeddings: tf.Tensor2D, labels: Labels, context: StepContext) => tf.Scalar) &
+  Partial<RandomStateful>;
 
 export interface OptimizerConfig {
   type: 'adam' | 'adamw';
@@ -88,6 +99,8 @@ export interface TrainResult {
   loss: number;
   best?: { metric: string; value: number; epoch: number; file: string };
   lastCheckpoint?: string;
+  /** Identity of the run, stored in each of its checkpoints and kept across resumes. */
+  run: string;
 }
 
 interface RunState {
@@ -111,6 +124,12 @@ export class Trainer {
   private readonly log: MetricsLog | undefined;
   private rng: Rng;
   private state: RunState = { epoch: 0, batch: 0, step: 0, loss: Number.NaN, best: null };
+  /** This run's identity: new for a fresh run, the checkpoint's on resume. */
+  private runId = '';
+  /** Resumed from a checkpoint that names no run: unnamed checkpoints in the folder count as ours. */
+  private unnamedAreOurs = false;
+  /** Step checkpoints of this run in the folder, the only ones housekeeping may delete. */
+  private readonly ownSteps = new Set<string>();
 
   constructor(options: TrainOptions) {
     validate(options);
@@ -129,7 +148,12 @@ export class Trainer {
     const dir = o.checkpoint?.dir;
     if (dir) await removeTemporaries(dir);
     const resumed = await this.resumeIfAsked();
-    if (resumed && this.log) await this.log.truncateAfter(this.state.step);
+    if (!resumed && dir) await this.claim(dir, undefined);
+    this.runId ||= randomUUID();
+    // Fail before the first step, not at the first checkpoint, when some random state cannot be saved.
+    if (dir) JSON.stringify(this.randomStates());
+    // A resume that found no checkpoint starts the run over: its log starts over too.
+    if ((resumed || o.resume) && this.log) await this.log.truncateAfter(this.state.step);
     const cap = o.iterations ?? Number.POSITIVE_INFINITY;
     // The bar's total assumes every epoch has as many batches as the first.
     const estimate = Math.min(cap, o.epochs * o.sampler.batches(0).length);
@@ -171,7 +195,12 @@ export class Trainer {
     } finally {
       progress.stop();
     }
-    const result: TrainResult = { steps: this.state.step, epochs: this.state.epoch, loss: this.state.loss };
+    const result: TrainResult = {
+      steps: this.state.step,
+      epochs: this.state.epoch,
+      loss: this.state.loss,
+      run: this.runId,
+    };
     if (lastCheckpoint) result.lastCheckpoint = lastCheckpoint;
     if (this.state.best && o.evaluate && dir) {
       result.best = { metric: o.evaluate.metric, ...this.state.best, file: path.join(dir, 'best.ckpt') };
@@ -239,10 +268,52 @@ export class Trainer {
   private async saveStep(dir: string): Promise<string> {
     const file = stepFile(dir, this.state.step);
     await writeCheckpoint(file, this.snapshot());
+    this.ownSteps.add(file);
+    // Only this run's checkpoints are cleared away; names sort by step.
     const keep = this.options.checkpoint?.keep ?? 2;
-    const old = (await listStepCheckpoints(dir)).slice(0, -keep);
+    const old = [...this.ownSteps].sort().slice(0, -keep);
+    for (const f of old) this.ownSteps.delete(f);
     await Promise.all(old.map((f) => fs.rm(f, { force: true })));
     return file;
+  }
+
+  /**
+   * Makes sure `dir` holds no checkpoint of another run (a fresh run starts only in a folder without
+   * trainer checkpoints), names the run, and takes note of its own step checkpoints.
+   */
+  private async claim(dir: string, resumed: Record<string, unknown> | undefined): Promise<void> {
+    const found = await trainerCheckpoints(dir);
+    if (resumed) {
+      if (typeof resumed['run'] === 'string') {
+        this.runId = resumed['run'];
+      } else {
+        // Written before checkpoints named their run: continue under a new name.
+        this.runId = randomUUID();
+        this.unnamedAreOurs = true;
+      }
+    } else {
+      // A resume that found no step checkpoint restarts that run: a best.ckpt is its own.
+      const best = found.find((c) => c.kind === 'best' && c.run !== undefined);
+      const restart = this.options.resume === true && !found.some((c) => c.kind === 'step');
+      if (restart && best?.run) this.runId = best.run;
+      else if (found.length > 0) throw inUse(dir, found, undefined);
+      else this.runId = randomUUID();
+    }
+    const ours = (run: string | undefined) =>
+      run === this.runId || (run === undefined && this.unnamedAreOurs);
+    // Unreadable files (a damaged start) cannot be told apart: they are left alone.
+    const foreign = found.filter((c) => c.readable && !ours(c.run));
+    if (foreign.length > 0) throw inUse(dir, foreign, this.runId);
+    for (const c of found) if (c.kind === 'step' && c.readable && ours(c.run)) this.ownSteps.add(c.file);
+  }
+
+  /** The random state of the run's parts that keep one (null for those that do not). */
+  private randomStates(): { loss: unknown; sampler: unknown } {
+    const { loss, sampler } = this.options;
+    return {
+      loss: typeof loss.randomState === 'function' ? loss.randomState() : null,
+      sampler: typeof sampler.randomState === 'function' ? sampler.randomState() : null,
+    };
   }
 
   private snapshot(): CheckpointContents {
@@ -263,10 +334,12 @@ export class Trainer {
     return {
       meta: {
         format: FORMAT,
+        run: this.runId,
         fingerprint: fingerprint(o),
         config: o.config ?? null,
         state: this.state,
         rng: this.rng.state(),
+        random: this.randomStates(),
         sampler: { batchSize: o.sampler.batchSize, epoch: this.state.epoch, batch: this.state.batch },
         optimizer: { kind: opt.kind, iterations: opt.iterations },
         weights: o.model.weights.map((w) => ({ name: w.name, shape: w.shape })),
@@ -280,8 +353,10 @@ export class Trainer {
     const o = this.options;
     if (!o.resume) return undefined;
     let file: string;
+    let contents: CheckpointContents;
     if (typeof o.resume === 'string') {
       file = o.resume;
+      contents = await readCheckpoint(file);
     } else {
       if (!o.checkpoint) {
         throw new RecallkitError(
@@ -294,32 +369,22 @@ export class Trainer {
       if (!newest) return undefined;
       file = newest;
       try {
-        this.restore(await readCheckpoint(file));
-        return file;
+        contents = await readCheckpoint(file);
       } catch (error) {
-        const previous = found.at(-2);
-        if (error instanceof RecallkitError && error.code === 'CHECKPOINT_CORRUPT' && previous) {
-          throw new RecallkitError(
-            'CHECKPOINT_CORRUPT',
-            `${error.message}; the previous checkpoint ${previous} is still there: resume from it with resume: '${previous}' after checking the disk`,
-            { file, previous },
-          );
-        }
-        throw error;
+        if (!(error instanceof RecallkitError) || error.code !== 'CHECKPOINT_CORRUPT') throw error;
+        throw await corruptNewest(error, file, found.slice(0, -1));
       }
     }
-    this.restore(await readCheckpoint(file));
+    assertTrainerCheckpoint(contents.meta);
+    // The folder is checked (and the run named) before anything of the checkpoint is applied.
+    if (o.checkpoint) await this.claim(o.checkpoint.dir, contents.meta);
+    else this.runId = typeof contents.meta['run'] === 'string' ? contents.meta['run'] : randomUUID();
+    this.restore(contents);
     return file;
   }
 
   private restore({ meta, tensors }: CheckpointContents): void {
     const o = this.options;
-    if (meta['format'] !== FORMAT) {
-      throw new RecallkitError(
-        'CHECKPOINT_MISMATCH',
-        `not a trainer checkpoint (format ${String(meta['format'])})`,
-      );
-    }
     const differences = diffKeys(meta['fingerprint'] as Record<string, unknown>, fingerprint(o));
     if (differences.length > 0) {
       throw new RecallkitError(
@@ -328,6 +393,11 @@ export class Trainer {
         { differences },
       );
     }
+    const random = (meta['random'] ?? {}) as { loss?: unknown; sampler?: unknown };
+    const restoreRandom = [
+      checkRandom('loss', o.loss, random.loss),
+      checkRandom('sampler', o.sampler, random.sampler),
+    ];
     const byName = new Map(tensors.map((t) => [t.name, t]));
     const weights = o.model.weights;
     const values = weights.map((w, i) => {
@@ -353,6 +423,7 @@ export class Trainer {
       }),
     });
     this.rng = restoreRng(meta['rng'] as RngState);
+    for (const restore of restoreRandom) restore();
     this.state = { ...(meta['state'] as RunState) };
     if (this.state.loss === null) this.state.loss = Number.NaN;
   }
@@ -383,6 +454,15 @@ function fingerprint(o: TrainOptions): Record<string, unknown> {
   };
 }
 
+function assertTrainerCheckpoint(meta: Record<string, unknown>): void {
+  if (meta['format'] !== FORMAT) {
+    throw new RecallkitError(
+      'CHECKPOINT_MISMATCH',
+      `not a trainer checkpoint (format ${String(meta['format'])})`,
+    );
+  }
+}
+
 function diffKeys(a: Record<string, unknown> | undefined, b: Record<string, unknown>): string[] {
   if (!a) return ['fingerprint'];
   return Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
@@ -405,12 +485,127 @@ async function listStepCheckpoints(dir: string): Promise<string[]> {
     .map((n) => path.join(dir, n));
 }
 
-/** Temporary files of writes interrupted by a kill. */
+/**
+ * Removes the temporary files of checkpoint writes that were interrupted (a kill, a full disk).
+ * `writeFileAtomic` of @recallkit/core writes `<file>.<pid>.<hex>.tmp` and renames it: a temp
+ * whose process is gone (or is this one, which has no write in flight yet) is an orphan; one of a
+ * live process is a write in progress and stays. Names of an earlier scheme (`.ckpt.tmp-`) go too.
+ */
 async function removeTemporaries(dir: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  await Promise.all(
-    names.filter((n) => n.includes('.ckpt.tmp-')).map((n) => fs.rm(path.join(dir, n), { force: true })),
+  const orphans = names.filter((n) => {
+    if (n.includes('.ckpt.tmp-')) return true;
+    const match = /\.ckpt\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
+    return match !== null && !runningElsewhere(Number(match[1]));
+  });
+  await Promise.all(orphans.map((n) => fs.rm(path.join(dir, n), { force: true })));
+}
+
+function runningElsewhere(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface FoundCheckpoint {
+  file: string;
+  kind: 'step' | 'best';
+  /** Whether the start of the file could be read; `run` is then its run (undefined: unnamed). */
+  readable: boolean;
+  run: string | undefined;
+}
+
+/** The trainer's checkpoints in `dir` (step-NNNNNNNNN.ckpt and best.ckpt), with the run of each. */
+async function trainerCheckpoints(dir: string): Promise<FoundCheckpoint[]> {
+  const files = [...(await listStepCheckpoints(dir))];
+  const best = path.join(dir, 'best.ckpt');
+  const hasBest = await fs.stat(best).then(
+    (info) => info.isFile(),
+    () => false,
   );
+  if (hasBest) files.push(best);
+  return Promise.all(
+    files.map(async (file): Promise<FoundCheckpoint> => {
+      const meta = await peekCheckpointMeta(file);
+      return {
+        file,
+        kind: file === best ? 'best' : 'step',
+        readable: meta !== undefined,
+        run: typeof meta?.['run'] === 'string' ? meta['run'] : undefined,
+      };
+    }),
+  );
+}
+
+/** A folder holding another run's checkpoints: `resuming` is the run that was to continue there. */
+function inUse(dir: string, found: FoundCheckpoint[], resuming: string | undefined): RecallkitError {
+  const runs = [...new Set(found.map((c) => (c.readable ? (c.run ?? 'unnamed') : 'unreadable')))];
+  const held = `${runs.length > 1 ? 'runs' : 'run'} ${runs.join(', ')} (${found.map((c) => path.basename(c.file)).join(', ')})`;
+  const message = resuming
+    ? `checkpoint folder ${dir} holds checkpoints of ${held} besides those of run ${resuming}, which is resuming: move the other run's files away; nothing was deleted`
+    : `checkpoint folder ${dir} already holds checkpoints of ${held}: continue that run with resume: true, or give this run another checkpoint.dir; nothing was deleted`;
+  return new RecallkitError('CHECKPOINT_DIR_IN_USE', message, { dir, files: found.map((c) => c.file), runs });
+}
+
+/**
+ * The error for a corrupt newest checkpoint: it names the newest older checkpoint that reads back
+ * intact, or says that none does.
+ */
+async function corruptNewest(error: RecallkitError, file: string, older: string[]): Promise<RecallkitError> {
+  const alsoCorrupt: string[] = [];
+  for (const previous of [...older].reverse()) {
+    try {
+      await readCheckpoint(previous);
+    } catch {
+      alsoCorrupt.push(previous);
+      continue;
+    }
+    const skipped =
+      alsoCorrupt.length > 0
+        ? ` (${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too)`
+        : '';
+    return new RecallkitError(
+      'CHECKPOINT_CORRUPT',
+      `${error.message}; the older checkpoint ${previous} is intact${skipped}: resume from it with resume: '${previous}' after checking the disk`,
+      { file, previous, alsoCorrupt },
+    );
+  }
+  const others =
+    alsoCorrupt.length > 0
+      ? `; the older ${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too`
+      : '';
+  return new RecallkitError(
+    'CHECKPOINT_CORRUPT',
+    `${error.message}${others}: no intact checkpoint is left to resume from; check the disk, then start the run again`,
+    { file, alsoCorrupt },
+  );
+}
+
+/**
+ * Checks a part's stored random state against the part (before anything is restored) and returns
+ * the restore, to run once every check has passed.
+ */
+function checkRandom(name: string, part: Partial<RandomStateful>, state: unknown): () => void {
+  const keeps = typeof part.randomState === 'function';
+  if ((state === undefined || state === null) && !keeps) return () => {};
+  if (state === undefined || state === null) {
+    throw new RecallkitError(
+      'CHECKPOINT_MISMATCH',
+      `the ${name} keeps random state, but the checkpoint holds none for it (written with another ${name}, or by an older Recallkit): the resumed run could not draw what the interrupted one would have`,
+    );
+  }
+  if (!keeps || typeof part.restoreRandomState !== 'function') {
+    throw new RecallkitError(
+      'CHECKPOINT_MISMATCH',
+      `the checkpoint holds random state of the ${name}, but this ${name} has none to restore (randomState / restoreRandomState): is it the same ${name}?`,
+    );
+  }
+  return () => part.restoreRandomState!(state);
 }
 
 function headVariablesOf(model: tf.LayersModel, head: TrainOptions['head']): Set<tf.Variable> {

@@ -8,4 +8,4 @@ export {
 export { authorsPairOrder } from './pairs';
 export { type MixPlan, type MixupOptions, type PlanSources, planMixup } from './plan';
 export type { RandomSource } from './rng';
-export { type SimixOptions, scoreBlock, simix } from './simix';
+export { type SimixLoss, type SimixOptions, scoreBlock, simix } from './simix';

@@ -1,4 +1,4 @@
-import { createRng, RecallkitError, tf } from '@recallkit/core';
+import { createRng, RecallkitError, type RngState, restoreRng, tf } from '@recallkit/core';
 import type { EmbeddingLoss, Labels, ScoreBlock } from '@recallkit/losses';
 import { extendedRelevance, type MixImplementation, mixSimilarities, selfColumns } from './mixing';
 import { checkMixupOptions, type MixPlan, type MixupOptions, planMixup } from './plan';
@@ -18,12 +18,27 @@ export interface SimixOptions extends MixupOptions {
 const KNOWN = ['pairs', 'crossClass', 'side', 'seed', 'rng', 'alphas', 'implementation'];
 
 /**
+ * What `simix` returns: the loss, and the position of its generator, so that a checkpoint can save
+ * it and a resumed run draw the same pairs and coefficients as an uninterrupted one (the trainer of
+ * `@recallkit/engine` does both).
+ */
+export interface SimixLoss extends EmbeddingLoss {
+  /** A JSON snapshot of the generator. */
+  randomState(): RngState;
+  /** Continues the draws from a `randomState()` snapshot. */
+  restoreRandomState(state: RngState): void;
+}
+
+/**
  * Similarity mixup: a loss with the signature of `loss` that computes it on the batch extended by
  * virtual samples. The similarities of the extended batch are mixed from the originals' dot
  * products (M S Mᵀ), then handed to `loss.onScores`, the ranking core, with the extended relevance
- * mask and self columns. Each call draws new pairs and coefficients from the generator.
+ * mask and self columns. Each call draws new pairs and coefficients from the generator, whose state
+ * `randomState()` returns and `restoreRandomState()` sets. With a generator of your own (`rng`), that
+ * needs it to have `state()` (as `createRng`'s have); restoring gives simix a generator of its own
+ * that continues from the snapshot.
  */
-export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): EmbeddingLoss {
+export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): SimixLoss {
   const onScores = loss.onScores;
   if (typeof onScores !== 'function') {
     throw new RecallkitError(
@@ -35,7 +50,7 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): Embeddin
   if (options.seed !== undefined && options.rng !== undefined) {
     throw new RecallkitError('SIMIX_OPTION', 'simix: give either seed or rng, not both');
   }
-  const rng = options.rng ?? createRng(options.seed ?? 0);
+  let rng: RandomSource = options.rng ?? createRng(options.seed ?? 0);
   const mixupOptions: MixupOptions = pick(options);
   const alphas = options.alphas ? Array.from(options.alphas) : undefined;
   const implementation = options.implementation ?? 'auto';
@@ -52,7 +67,24 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): Embeddin
     id: { value: `${loss.id}+simix`, enumerable: true },
     // the wrapped loss's statistics describe the extended batch it last saw
     lastStats: { get: () => loss.lastStats, enumerable: true },
-  }) as EmbeddingLoss;
+    randomState: { value: () => stateOf(rng) },
+    restoreRandomState: {
+      value: (state: RngState) => {
+        rng = restoreRng(state);
+      },
+    },
+  }) as SimixLoss;
+}
+
+function stateOf(rng: RandomSource): RngState {
+  const state = (rng as { state?: unknown }).state;
+  if (typeof state !== 'function') {
+    throw new RecallkitError(
+      'SIMIX_STATE',
+      'simix: the generator given as rng has no state() method, so its position cannot be saved; give a seed, or a generator from createRng',
+    );
+  }
+  return state.call(rng) as RngState;
 }
 
 /** The ranking core's input for the extended batch. */

@@ -124,6 +124,38 @@ describe('simix', () => {
     e.dispose();
   });
 
+  it('randomState / restoreRandomState continue the draws exactly, through JSON', () => {
+    const e = normalisedRows(20, 6, 2);
+    for (const options of [{ seed: 5, pairs: 3 }, { seed: 'x', crossClass: 4 }, { rng: createRng(8) }]) {
+      const straight = simix(recallAtKSurrogate(), options);
+      const expected = [0, 1, 2, 3, 4].map(() => value(straight, e));
+      const first = simix(recallAtKSurrogate(), {
+        ...options,
+        ...('rng' in options && { rng: createRng(8) }),
+      });
+      value(first, e);
+      value(first, e);
+      const saved = JSON.parse(JSON.stringify(first.randomState()));
+      // A new loss (a resumed process) with the same options starts over: restoring continues.
+      const resumed = simix(recallAtKSurrogate(), {
+        ...options,
+        ...('rng' in options && { rng: createRng(8) }),
+      });
+      expect(value(resumed, e)).toBe(expected[0]);
+      resumed.restoreRandomState(saved);
+      expect([value(resumed, e), value(resumed, e), value(resumed, e)]).toEqual(expected.slice(2));
+      // The snapshot is a copy: the loss it came from goes on from where it was.
+      expect([value(first, e), value(first, e), value(first, e)]).toEqual(expected.slice(2));
+    }
+    e.dispose();
+  });
+
+  it('randomState names the problem when the given rng cannot be saved', () => {
+    const loss = simix(recallAtKSurrogate(), { rng: { next: () => 0.5 } });
+    expect(() => loss.randomState()).toThrow(expect.objectContaining({ code: 'SIMIX_STATE' }));
+    expect(() => loss.restoreRandomState({} as never)).toThrow(/restoreRng/);
+  });
+
   it('fixed alphas give the same loss on every call', () => {
     const e = normalisedRows(20, 6, 3);
     const loss = simix(recallAtKSurrogate(), { alphas: Array.from({ length: 30 }, (_, v) => (v % 7) / 7) });

@@ -74,6 +74,26 @@ export function fusedRanking(
   return { loss: sum / positives.withPositives, grad, rowTouched };
 }
 
+/**
+ * Runs the part of a custom-gradient forward pass that may fail. tfjs frees the tensors that earlier
+ * ops saved on the gradient tape only at the end of a backward pass, so an error thrown inside
+ * `tf.grad`'s forward pass leaks them; when this one throws while a tape records (and not inside a
+ * higher-order gradient), the tape's saved tensors are freed and the tape emptied before the error
+ * goes on: the backward pass they were kept for can no longer run.
+ */
+function releasingTapeOnError<T>(forward: () => T): T {
+  try {
+    return forward();
+  } catch (error) {
+    const state = tf.engine().state;
+    if (state.gradientDepth === 1 && state.activeTape) {
+      for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+      state.activeTape = [];
+    }
+    throw error;
+  }
+}
+
 /** The ranking loss on a score block, with its gradient from the fused kernel. */
 export function fusedOnScores(
   spec: RankingSpec,
@@ -86,13 +106,15 @@ export function fusedOnScores(
 ): tf.Scalar {
   const [rows, n] = scores.shape;
   const f = unaryCustomGrad((s: tf.Tensor) => {
-    const data = s.dataSync() as Float32Array;
-    assertFiniteRows(data, rows, n, `${spec.name}: scores`);
-    // With workers, each block travels as its own copy (moved to the worker, not shared), so no
-    // second Q x N array is ever held.
-    const block = (r0: number, r1: number, parallel: boolean) =>
-      parallel ? data.slice(r0 * n, r1 * n) : data.subarray(r0 * n, r1 * n);
-    const { loss, grad } = fusedRanking(spec, ks, rows, n, positives, self, threads, blockElements, block);
+    const { loss, grad } = releasingTapeOnError(() => {
+      const data = s.dataSync() as Float32Array;
+      assertFiniteRows(data, rows, n, `${spec.name}: scores`);
+      // With workers, each block travels as its own copy (moved to the worker, not shared), so no
+      // second Q x N array is ever held.
+      const block = (r0: number, r1: number, parallel: boolean) =>
+        parallel ? data.slice(r0 * n, r1 * n) : data.subarray(r0 * n, r1 * n);
+      return fusedRanking(spec, ks, rows, n, positives, self, threads, blockElements, block);
+    });
     return {
       value: tf.scalar(loss),
       gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.mul(dy, tf.tensor2d(grad, [rows, n]))),
@@ -118,16 +140,23 @@ export function fusedOnEmbeddings(
   const rows = embeddings.shape[0];
   const self = new Int32Array(rows).map((_, i) => i);
   const f = unaryCustomGrad((e: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([e]);
     // E^T once: each row block multiplies by a column slice of it (the upper triangle only).
     const eT = tf.transpose(e) as tf.Tensor2D;
-    const gramRows = gramRowBlocks(e as tf.Tensor2D, eT);
-    const result = fusedRanking(spec, ks, rows, rows, positives, self, threads, blockElements, (r0, r1) => {
-      const data = gramRows(r0, r1);
-      assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
-      return data;
-    });
-    eT.dispose();
+    let result: FusedResult;
+    try {
+      const gramRows = gramRowBlocks(e as tf.Tensor2D, eT);
+      result = releasingTapeOnError(() =>
+        fusedRanking(spec, ks, rows, rows, positives, self, threads, blockElements, (r0, r1) => {
+          const data = gramRows(r0, r1);
+          assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
+          return data;
+        }),
+      );
+    } finally {
+      eT.dispose();
+    }
+    // Saved only now: a tensor saved by a forward pass that throws is never freed.
+    save([e]);
     return {
       value: tf.scalar(result.loss),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
