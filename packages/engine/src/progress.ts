@@ -1,4 +1,3 @@
-/// <reference path="./types/cli-progress.d.ts" />
 import cliProgress from 'cli-progress';
 
 /** A progress line with loss, images per second and ETA; silent when disabled. */
