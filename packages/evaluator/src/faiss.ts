@@ -3,7 +3,10 @@ import { RecallkitError } from '@recallkit/core';
 import type { Matrix } from './input';
 import { rowBlocks, type Searcher, type Similarity, sliceRows } from './search';
 
-/** The part of faiss-node's API used here (declared locally: faiss-node is optional). */
+/**
+ * The part of faiss-node's API used here (declared locally: the addon is optional). Both sources
+ * below expose it: the prebuilt package is faiss-node's own source compiled with faiss linked in.
+ */
 interface FaissIndex {
   ntotal(): number;
   isTrained(): boolean;
@@ -15,7 +18,7 @@ interface FaissIndexClass {
   new (d: number): FaissIndex;
   fromBuffer(src: Buffer): FaissIndex;
 }
-interface FaissModule {
+export interface FaissModule {
   IndexFlatIP: FaissIndexClass;
   IndexFlatL2: FaissIndexClass;
   Index: { fromFactory(d: number, descriptor: string, metric?: number): FaissIndex };
@@ -24,25 +27,127 @@ interface FaissModule {
 const METRIC_INNER_PRODUCT = 0;
 const METRIC_L2 = 1;
 
-let faissModule: FaissModule | null | undefined;
+/** Where the faiss addon came from, first found first used. */
+export type FaissSource = '@recallkit/faiss-linux-x64' | 'faiss-node';
 
-/** faiss-node, or null when its native addon is not installed or not built. Loaded once, on first use. */
-export function loadFaiss(): FaissModule | null {
-  if (faissModule === undefined) {
-    try {
-      const require = createRequire(import.meta.url);
-      const candidate = require('faiss-node') as FaissModule;
-      faissModule = typeof candidate.IndexFlatIP === 'function' ? candidate : null;
-    } catch {
-      faissModule = null;
-    }
-  }
-  return faissModule;
+/** Which faiss addon the evaluator uses, or why it uses exact search. */
+export interface FaissInfo {
+  readonly loaded: boolean;
+  /**
+   * '@recallkit/faiss-linux-x64': the prebuilt addon (an optional dependency, installed on Linux x64
+   * with glibc), faiss and OpenBLAS linked in; 'faiss-node': a faiss-node installed and built by the user.
+   */
+  readonly source?: FaissSource;
+  /** The version of the package that loaded. */
+  readonly version?: string;
+  /** How it was built, for the prebuilt addon: faiss-node source, faiss and OpenBLAS versions. */
+  readonly detail?: string;
+  /** When not loaded: what was tried and why each failed, and what to do. */
+  readonly reason?: string;
 }
 
-/** True when faiss-node's native addon loads here. */
+interface PrebuiltModule extends FaissModule {
+  build?: { faissNode?: string; faiss?: string; openblas?: string; linked?: string };
+}
+
+/** Candidates in the order they are tried: the prebuilt package first, then a faiss-node built by the user. */
+const SOURCES: readonly FaissSource[] = ['@recallkit/faiss-linux-x64', 'faiss-node'];
+
+const HOW_TO_GET_FAISS =
+  "@recallkit/faiss-linux-x64 installs with @recallkit/evaluator on Linux x64 (glibc); elsewhere install and build faiss-node (see @recallkit/evaluator's README, 'faiss')";
+
+function isFaissModule(candidate: unknown): candidate is FaissModule {
+  const m = candidate as Partial<FaissModule> | null;
+  return (
+    typeof m?.IndexFlatIP === 'function' &&
+    typeof m.IndexFlatL2 === 'function' &&
+    typeof m.Index?.fromFactory === 'function'
+  );
+}
+
+/** Why `name` did not load, in a few words. */
+function whyNot(name: FaissSource, error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  const message = String(e?.message ?? error).split('\n')[0]!;
+  if (e?.code === 'MODULE_NOT_FOUND' && message.includes(`'${name}'`)) return 'not installed';
+  if (name === 'faiss-node' && /Could not locate the bindings file/.test(message))
+    return 'installed, but its native addon was never built (its install script did not run or failed)';
+  return message;
+}
+
+/** The result of looking for faiss: the module that loaded (or null) and what to report. */
+export interface FaissLoad {
+  readonly module: FaissModule | null;
+  readonly info: FaissInfo;
+}
+
+/**
+ * Tries each source in order with `load` (a `require`) and keeps the first that loads and has
+ * faiss-node's API. Exported for tests; the evaluator calls it once, with its own `require`.
+ */
+export function findFaiss(load: (name: string) => unknown): FaissLoad {
+  const failures: string[] = [];
+  for (const source of SOURCES) {
+    let candidate: unknown;
+    try {
+      candidate = load(source);
+    } catch (error) {
+      failures.push(`${source}: ${whyNot(source, error)}`);
+      continue;
+    }
+    if (!isFaissModule(candidate)) {
+      failures.push(`${source}: loaded, but it is not faiss-node's API`);
+      continue;
+    }
+    let version: string | undefined;
+    try {
+      version = (load(`${source}/package.json`) as { version?: string }).version;
+    } catch {}
+    const build = (candidate as PrebuiltModule).build;
+    const detail =
+      source === '@recallkit/faiss-linux-x64' && build
+        ? `prebuilt from faiss-node ${build.faissNode}'s source; faiss ${build.faiss} and OpenBLAS ${build.openblas} linked in`
+        : source === 'faiss-node'
+          ? 'built on this machine'
+          : undefined;
+    return {
+      module: candidate,
+      info: {
+        loaded: true,
+        source,
+        ...(version !== undefined ? { version } : {}),
+        ...(detail !== undefined ? { detail } : {}),
+      },
+    };
+  }
+  return { module: null, info: { loaded: false, reason: `${failures.join('; ')}. ${HOW_TO_GET_FAISS}` } };
+}
+
+let found: FaissLoad | undefined;
+
+function faissLoad(): FaissLoad {
+  found ??= findFaiss(createRequire(import.meta.url));
+  return found;
+}
+
+/** faiss-node's API from the first addon that loads, or null. Loaded once, on first use. */
+export function loadFaiss(): FaissModule | null {
+  return faissLoad().module;
+}
+
+/** True when a faiss addon loads here. */
 export function faissAvailable(): boolean {
   return loadFaiss() !== null;
+}
+
+/** Which faiss addon loaded (`source`, `version`, `detail`), or why none did (`reason`). */
+export function faissInfo(): FaissInfo {
+  return faissLoad().info;
+}
+
+/** The FAISS_UNAVAILABLE message: `what` needed faiss, why no addon loaded, then `advice`. */
+export function faissUnavailableMessage(what: string, advice = ''): string {
+  return `${what}, but no faiss addon loaded here (${faissInfo().reason})${advice}`;
 }
 
 /**
@@ -88,7 +193,7 @@ export function faissSearcher(gallery: Matrix, similarity: Similarity, descripto
   if (!faiss) {
     throw new RecallkitError(
       'FAISS_UNAVAILABLE',
-      "faiss-node's native addon is not available here; use index: 'exact' (or build faiss-node)",
+      faissUnavailableMessage("index: 'faiss' was asked for", "; use index: 'exact'"),
     );
   }
   const ip = similarity !== 'negSqL2';

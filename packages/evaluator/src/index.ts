@@ -7,7 +7,7 @@ export {
   type MetricName,
   type RankMetricName,
 } from './evaluate';
-export { faissAvailable } from './faiss';
+export { type FaissInfo, type FaissSource, faissAvailable, faissInfo } from './faiss';
 export type { EmbeddingsInput, LabelsInput } from './input';
 export { type Npy, type NpyArray, type NpyDtype, readNpy, writeNpy } from './npy';
 export {

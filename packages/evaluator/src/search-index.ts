@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { RecallkitError, tf, writeFileAtomic } from '@recallkit/core';
-import { loadFaiss } from './faiss';
+import { faissUnavailableMessage, loadFaiss } from './faiss';
 import { type EmbeddingsInput, type Matrix, normalizeRows, toMatrix } from './input';
 import { rowBlocks, type Similarity, sliceRows } from './search';
 
@@ -513,7 +513,7 @@ function createFaiss<Id extends IndexId>(
   if (!faiss) {
     throw new RecallkitError(
       'FAISS_UNAVAILABLE',
-      "faiss-node's native addon is not available here; use index: 'exact' (or build faiss-node)",
+      faissUnavailableMessage("index: 'faiss' was asked for", "; use index: 'exact'"),
     );
   }
   let index: FaissLike;
@@ -614,10 +614,7 @@ export async function loadIndex<Id extends IndexId = IndexId>(file: string): Pro
     throw corrupt(file, 'unknown index kind');
   const faiss = loadFaiss();
   if (!faiss) {
-    throw new RecallkitError(
-      'FAISS_UNAVAILABLE',
-      `${file} holds a faiss index, and faiss-node's native addon is not available here`,
-    );
+    throw new RecallkitError('FAISS_UNAVAILABLE', faissUnavailableMessage(`${file} holds a faiss index`));
   }
   let raw: FaissLike;
   try {
