@@ -17,7 +17,16 @@ import type { OptimizerConfig } from '@recallkit/engine';
 import { evaluate } from '@recallkit/evaluator';
 import { contrastive, recallAtKSurrogate, smoothAP } from '@recallkit/losses';
 import { simix } from '@recallkit/mixup';
-import { loadTorchResNet, loadTrunk, mlp, resnet, smallCnn, withEmbeddingHead } from '@recallkit/models';
+import {
+  loadTimmViT,
+  loadTorchResNet,
+  loadTrunk,
+  mlp,
+  resnet,
+  smallCnn,
+  vit,
+  withEmbeddingHead,
+} from '@recallkit/models';
 import { type Registry, registry as sharedRegistry } from '@recallkit/registry';
 import { z } from 'zod';
 import type { ScheduleConfig } from './pipeline';
@@ -226,6 +235,45 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description:
       'a torchvision / timm ResNet from its .safetensors state dict (e.g. ImageNet ResNet-50), without its classifier',
   });
+  registry.register('backbone', 'timm-vit', {
+    schema: z.strictObject({
+      file: z.string().min(1),
+      /** Not in a state dict; default width / 64 (12 for ViT-B). */
+      numHeads: positiveInt.optional(),
+      resizePosEmbed: z
+        .union([z.enum(['bicubic-antialias', 'bicubic', 'bilinear']), z.literal(false)])
+        .default('bicubic-antialias'),
+    }),
+    create: ({ file, numHeads, resizePosEmbed }, c: { inputShape?: number[] }) =>
+      loadTimmViT(file, {
+        resizePosEmbed,
+        head: false,
+        ...(numHeads ? { numHeads } : {}),
+        ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
+      }),
+    aliases: ['vit-timm'],
+    description:
+      'a timm Vision Transformer (e.g. ViT-B/16) from its .safetensors state dict, without its classifier; outputs the class token',
+  });
+  registry.register('backbone', 'vit', {
+    schema: z.strictObject({
+      preset: z.enum(['B/16', 'B/32']).default('B/16'),
+      patchSize: positiveInt.optional(),
+      width: positiveInt.optional(),
+      depth: positiveInt.optional(),
+      numHeads: positiveInt.optional(),
+      mlpDim: positiveInt.optional(),
+    }),
+    create: (o, c: { inputShape?: number[]; seed?: number }) =>
+      vit({
+        ...o,
+        head: false,
+        seed: seedOf(c),
+        ...(c.inputShape ? { inputShape: shape3.parse(c.inputShape) } : {}),
+      }),
+    description:
+      'a ViT trunk trained from scratch (B/16, B/32 or any size; no head: add model.head); outputs the class token',
+  });
   registry.register('backbone', 'trunk', {
     schema: z.strictObject({
       dir: z.string().min(1),
@@ -257,7 +305,7 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
   registry.register('head', 'embedding-head', {
     schema: z.strictObject({
       embeddingDim: positiveInt.default(512),
-      pooling: z.enum(['gem', 'avg', 'max', 'none']).optional(),
+      pooling: z.enum(['gem', 'avg', 'max', 'cls', 'none']).optional(),
       p: z.number().positive().default(3),
       trainableP: z.boolean().default(true),
       layerNorm: z.boolean().default(true),

@@ -1,14 +1,18 @@
 import { RecallkitError, tf } from '@recallkit/core';
 import { TorchInit } from './init';
-import { GeM, L2Normalize, registerLayers } from './layers';
+import { GeM, L2Normalize, registerLayers, SelectToken } from './layers';
 import { positiveInt } from './validate';
 
-export type Pooling = 'gem' | 'avg' | 'max' | 'none';
+export type Pooling = 'gem' | 'avg' | 'max' | 'cls' | 'none';
 
 export interface EmbeddingHeadOptions {
   /** Size of the output embedding (default 512, the paper's). */
   embeddingDim?: number;
-  /** Pooling of an NHWC feature map; default 'gem' for rank-4 inputs and 'none' for rank-2 ones (e.g. a ViT's CLS token). */
+  /**
+   * Pooling: 'gem' (the default), 'avg' or 'max' for an NHWC feature map (rank 4); 'cls', the class
+   * token (token 0), for a transformer's [batch, tokens, channels] sequence (rank 3, its default);
+   * 'none' for feature vectors (rank 2, e.g. a ViT trunk that already outputs its class token).
+   */
   pooling?: Pooling;
   /** GeM's initial exponent (default 3) and whether it is learned (default true). */
   p?: number;
@@ -21,11 +25,14 @@ export interface EmbeddingHeadOptions {
   name?: string;
 }
 
-/** The paper's embedding head: GeM pooling, LayerNorm, a linear layer to the embedding size, L2 normalisation. */
+/**
+ * The paper's embedding head: GeM pooling, LayerNorm, a linear layer to the embedding size, L2 normalisation
+ * (for a ViT, the authors' head: its class token, LayerNorm, linear, L2).
+ */
 export interface EmbeddingHead {
   /** The head's layers, created by the first `apply` (later calls share them). */
   readonly layers: tf.layers.Layer[];
-  /** Connects the head to a trunk's output (rank 4 NHWC feature map, or rank 2 features). */
+  /** Connects the head to a trunk's output (rank 4 NHWC feature map, rank 3 token sequence, or rank 2 features). */
   apply(features: tf.SymbolicTensor): tf.SymbolicTensor;
 }
 
@@ -38,17 +45,19 @@ export function embeddingHead(options: EmbeddingHeadOptions = {}): EmbeddingHead
 
   const build = (features: tf.SymbolicTensor): tf.layers.Layer[] => {
     const rank = features.shape.length;
-    if (rank !== 2 && rank !== 4) {
+    if (rank < 2 || rank > 4) {
       throw new RecallkitError(
         'HEAD_INPUT_RANK',
-        `embeddingHead takes an NHWC feature map or a feature vector; got shape [${features.shape.join(', ')}]`,
+        `embeddingHead takes an NHWC feature map, a token sequence or a feature vector; got shape [${features.shape.join(', ')}]`,
       );
     }
-    const pooling = options.pooling ?? (rank === 4 ? 'gem' : 'none');
-    if ((rank === 4) === (pooling === 'none')) {
+    const pooling = options.pooling ?? (rank === 4 ? 'gem' : rank === 3 ? 'cls' : 'none');
+    const fits =
+      rank === 4 ? pooling !== 'none' && pooling !== 'cls' : pooling === (rank === 3 ? 'cls' : 'none');
+    if (!fits) {
       throw new RecallkitError(
         'HEAD_POOLING',
-        `embeddingHead: pooling '${pooling}' does not fit a rank-${rank} input ('gem', 'avg' or 'max' pool rank-4 feature maps; 'none' is for rank 2)`,
+        `embeddingHead: pooling '${pooling}' does not fit a rank-${rank} input ('gem', 'avg' or 'max' pool rank-4 feature maps; 'cls' takes a rank-3 sequence's class token; 'none' is for rank 2)`,
       );
     }
     const channels = features.shape[rank - 1];
@@ -67,6 +76,8 @@ export function embeddingHead(options: EmbeddingHeadOptions = {}): EmbeddingHead
       built.push(tf.layers.globalAveragePooling2d({ name: `${prefix}_avg_pool` }));
     } else if (pooling === 'max') {
       built.push(tf.layers.globalMaxPooling2d({ name: `${prefix}_max_pool` }));
+    } else if (pooling === 'cls') {
+      built.push(new SelectToken({ index: 0, name: `${prefix}_cls_token` }));
     }
     if (options.layerNorm ?? true) {
       built.push(tf.layers.layerNormalization({ epsilon: 1e-5, name: `${prefix}_layer_norm` }));

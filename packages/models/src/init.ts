@@ -51,6 +51,19 @@ export class TorchInit {
     };
   }
 
+  /**
+   * A normal distribution truncated at two standard deviations (TF.js's truncatedNormal). timm's ViT
+   * initialisation, trunc_normal_(std=0.02), cuts at +-2 instead, which at that std hardly ever bites.
+   */
+  truncatedNormal(stddev: number): Initializer {
+    return tf.initializers.truncatedNormal({ mean: 0, stddev, seed: this.layerSeed('normal') });
+  }
+
+  /** A normal distribution. */
+  normal(stddev: number): Initializer {
+    return tf.initializers.randomNormal({ mean: 0, stddev, seed: this.layerSeed('normal') });
+  }
+
   /** He-normal with fan_out, torchvision's initialisation for ResNet convolutions. */
   heFanOut(): Initializer {
     return tf.initializers.varianceScaling({
