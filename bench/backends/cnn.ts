@@ -19,13 +19,16 @@ export interface Cnn {
 }
 
 export function smallCnn(): Cnn {
-  const v = (shape: number[], fanIn: number) => tf.variable(randn(shape, Math.sqrt(2 / fanIn)));
+  // Inside tidy: the initial values are released, only the variables stay.
+  const v = (shape: number[], fanIn: number) =>
+    tf.tidy(() => tf.variable(randn(shape, Math.sqrt(2 / fanIn))));
+  const zeros = (n: number) => tf.tidy(() => tf.variable(tf.zeros([n])));
   const w1 = v([3, 3, 1, 32], 9);
-  const b1 = tf.variable(tf.zeros([32]));
+  const b1 = zeros(32);
   const w2 = v([3, 3, 32, 64], 288);
-  const b2 = tf.variable(tf.zeros([64]));
+  const b2 = zeros(64);
   const w3 = v([5 * 5 * 64, 128], 1600);
-  const b3 = tf.variable(tf.zeros([128]));
+  const b3 = zeros(128);
   return {
     params: [w1, b1, w2, b2, w3, b3],
     embed: (x) =>

@@ -1,19 +1,28 @@
 /**
  * Backend benchmark: matMul GFLOPS, and images/s of forward and forward+backward of the small
  * MNIST CNN (conv3x3-32 ReLU maxpool2, conv3x3-64 ReLU maxpool2, flatten, dense 128, L2 norm) on
- * every backend that loads here, next to the same CNN step in PyTorch (CPU, 2 threads) in the
- * same run.
+ * every backend that loads here (wasm at each thread count of --threads), next to the same CNN
+ * step in PyTorch (CPU, 2 threads; and 1 thread, for the per-core view) in the same run.
  *
- *   cd bench && npx tsx --conditions=source backends/run.ts [--batch 400]
+ *   cd bench && npx tsx --conditions=source backends/run.ts [--batch 400] [--threads 1,2]
+ *     [--backends wasm,cpu]
  */
 import { spawnSync } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { type BackendName, backendNames, describeBackend, tf, useBackend } from '@recallkit/core';
 import { randn, smallCnn } from './cnn';
 
 const args = process.argv.slice(2);
-const batchArg = args.indexOf('--batch');
-const BATCH = batchArg >= 0 ? Number(args[batchArg + 1]) : 400;
+const option = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const BATCH = Number(option('--batch') ?? 400);
+/** wasm thread counts to measure (default: 1 and every core). */
+const THREADS = (option('--threads') ?? [...new Set([1, availableParallelism()])].join(','))
+  .split(',')
+  .map(Number);
+const BACKENDS = (option('--backends')?.split(',') ?? backendNames) as readonly BackendName[];
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -65,9 +74,9 @@ async function cnnImagesPerSecond(batch: number, reps: number) {
   return { forward: batch / forward, step: batch / step };
 }
 
-const torchScript = `
+const torchScript = (threads: number) => `
 import json, time, torch
-torch.set_num_threads(2)
+torch.set_num_threads(${threads})
 torch.manual_seed(0)
 B = ${BATCH}
 net = torch.nn.Sequential(
@@ -109,9 +118,13 @@ interface Row {
 
 const loadBefore = loadavg()[0] as number;
 const rows: Row[] = [];
-for (const name of backendNames as readonly BackendName[]) {
+const runs = BACKENDS.flatMap(
+  (name): Array<{ name: BackendName; threads: number | undefined }> =>
+    name === 'wasm' ? THREADS.map((threads) => ({ name, threads })) : [{ name, threads: undefined }],
+);
+for (const { name, threads } of runs) {
   try {
-    await useBackend(name);
+    await useBackend(name, threads === undefined ? {} : { threads });
   } catch (error) {
     console.error(`skip ${name}: ${(error as Error).message.split('\n')[0]}`);
     continue;
@@ -125,7 +138,7 @@ for (const name of backendNames as readonly BackendName[]) {
   const cnn = await cnnImagesPerSecond(batch, slow ? 1 : 3);
   const note = [
     d.simd === undefined ? '' : d.simd ? 'SIMD' : 'no SIMD',
-    d.threads ? `${d.threads} thread` : '',
+    d.threads ? `${d.threads} thread${d.threads > 1 ? 's' : ''}` : '',
   ]
     .filter(Boolean)
     .join(', ');
@@ -133,14 +146,19 @@ for (const name of backendNames as readonly BackendName[]) {
   console.error(`${name}: done`);
 }
 
-const torchRun = spawnSync('/usr/bin/python3', ['-c', torchScript], { encoding: 'utf8' });
-if (torchRun.status !== 0) throw new Error(`PyTorch peer failed: ${torchRun.stderr}`);
-const torch = JSON.parse(torchRun.stdout.trim().split('\n').pop() as string) as {
+interface TorchResult {
   torch: string;
   matmul_gflops: number;
   forward: number;
   step: number;
+}
+const peer = (threads: number): TorchResult => {
+  const run = spawnSync('/usr/bin/python3', ['-c', torchScript(threads)], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`PyTorch peer failed: ${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop() as string) as TorchResult;
 };
+const torch = peer(2);
+const torch1 = peer(1);
 const loadAfter = loadavg()[0] as number;
 
 const f = (v: number, digits = 0) => v.toFixed(digits);
@@ -152,6 +170,7 @@ const lines = [
       `| ${r.backend}${r.note ? ` (${r.note})` : ''} | ${f(r.matmul, 2)} (${r.matmulSize}) | ${f(r.forward)} (batch ${r.batch}) | ${f(r.step)} | ${f(r.forward / torch.forward, 2)} | ${f(r.step / torch.step, 2)} |`,
   ),
   `| PyTorch ${torch.torch} CPU, 2 threads (peer) | ${f(torch.matmul_gflops, 2)} (1024) | ${f(torch.forward)} (batch ${BATCH}) | ${f(torch.step)} | 1 | 1 |`,
+  `| PyTorch ${torch1.torch} CPU, 1 thread | ${f(torch1.matmul_gflops, 2)} (1024) | ${f(torch1.forward)} (batch ${BATCH}) | ${f(torch1.step)} | ${f(torch1.forward / torch.forward, 2)} | ${f(torch1.step / torch.step, 2)} |`,
 ];
 console.log(lines.join('\n'));
 console.log(

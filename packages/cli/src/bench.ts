@@ -223,7 +223,13 @@ async function runInWorkers(
   let failure: Error | undefined;
   const serve = (worker: number) =>
     new Promise<void>((resolve, reject) => {
-      const child = fork(script, ['__worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // The cores are shared among the workers (wasm runs one thread per core it is given).
+      const threads =
+        process.env['RECALLKIT_THREADS'] ?? String(Math.max(1, Math.floor(availableParallelism() / count)));
+      const child = fork(script, ['__worker'], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, RECALLKIT_THREADS: threads },
+      });
       children.push(child);
       let current = -1;
       const dispatch = () => {

@@ -2,9 +2,16 @@
  * Backend selection. Preference: tfjs-node-gpu, tfjs-node, wasm, cpu. The two native backends are
  * optional peer dependencies, imported only when asked for (or when probing in automatic mode).
  */
-import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelBackend } from '@tensorflow/tfjs';
+import { getThreadsCount, setThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
+import {
+  createThreadedWasmBackend,
+  maxWasmThreads,
+  resolveWasmThreads,
+  type ThreadedWasmOverrides,
+} from './wasm-threads';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -28,8 +35,10 @@ export interface BackendDescription {
   package: string;
   /** wasm only: whether the SIMD build is in use. */
   simd?: boolean;
-  /** wasm only: threads used for tensor math (Node.js runs wasm single-threaded). */
+  /** wasm and cpu: threads used for tensor math. */
   threads?: number;
+  /** wasm only: why fewer threads run than were asked for, when they do. */
+  threadsNote?: string;
   versions: Record<string, string>;
   /** Backends skipped by automatic selection and why. */
   skipped: Array<{ backend: BackendName; reason: string }>;
@@ -124,6 +133,99 @@ export async function loadNativeBackend(
   loadedNative = { name, versions: { [packageName]: version?.['tfjs-node'] ?? 'unknown' } };
 }
 
+type BackendFactory = () => KernelBackend | Promise<KernelBackend>;
+
+/** tfjs-backend-wasm's own factory: the single-threaded SIMD build under Node.js. */
+let singleThreadedWasm: BackendFactory | undefined;
+/** Threads the next wasm initialisation uses (set by useBackend; else resolved at that time). */
+let pendingThreads: number | undefined;
+let pendingOverrides: ThreadedWasmOverrides | undefined;
+/** The wasm backend Recallkit created last: the count asked for and the count running. */
+let wasmState: { instance: KernelBackend; requested: number; threads: number; note?: string } | undefined;
+
+function engineRegistry(): Record<string, KernelBackend | undefined> {
+  return (tf.engine() as unknown as { registry: Record<string, KernelBackend | undefined> }).registry;
+}
+
+function firstLine(error: unknown): string {
+  return error instanceof Error ? (error.message.split('\n')[0] ?? '').trim() : String(error);
+}
+
+/**
+ * The `wasm` factory Recallkit registers in place of tfjs-backend-wasm's: the threaded SIMD build
+ * when more than one thread is asked for, else (or when threads cannot start) tfjs's own.
+ */
+async function wasmFactory(): Promise<KernelBackend> {
+  const requested = pendingThreads ?? resolveWasmThreads();
+  const overrides = pendingOverrides;
+  pendingThreads = undefined;
+  pendingOverrides = undefined;
+  const threads = Math.min(requested, maxWasmThreads);
+  let note =
+    requested > threads
+      ? `asked for ${requested}; the threaded wasm binary runs at most ${maxWasmThreads}`
+      : undefined;
+  if (threads > 1 && !(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) {
+    note = 'the threaded wasm build needs WebAssembly SIMD, which this runtime lacks; running on 1 thread';
+  } else if (threads > 1) {
+    try {
+      const instance = await createThreadedWasmBackend(threads, overrides);
+      wasmState = { instance, requested, threads: getThreadsCount(), ...(note ? { note } : {}) };
+      return instance;
+    } catch (error) {
+      note = `threaded wasm could not start (${firstLine(error)}); running on 1 thread`;
+      console.warn(
+        `@recallkit/core: ${note}. Set RECALLKIT_THREADS=1 to run the single-threaded build without trying.`,
+      );
+    }
+  }
+  setThreadsCount(1);
+  const instance = await (singleThreadedWasm as BackendFactory)();
+  wasmState = { instance, requested, threads: 1, ...(note ? { note } : {}) };
+  return instance;
+}
+
+/**
+ * Puts Recallkit's wasm factory in place of tfjs-backend-wasm's (once; importing the package does
+ * it). A wasm backend initialised before that is left as it is.
+ */
+export function installWasmBackend(): void {
+  if (singleThreadedWasm !== undefined) return;
+  const factory = tf.findBackendFactory('wasm') as BackendFactory | null;
+  if (factory == null || engineRegistry()['wasm'] !== undefined) return;
+  singleThreadedWasm = factory;
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', wasmFactory, 2);
+}
+
+/**
+ * Makes the next wasm initialisation use `threads`. A wasm backend already running another count
+ * is re-created, which only an empty one can be: its tensors would be lost.
+ */
+function prepareWasm(threads: number, overrides?: ThreadedWasmOverrides): void {
+  installWasmBackend();
+  const instance = engineRegistry()['wasm'];
+  if (instance === undefined) {
+    pendingThreads = threads;
+    pendingOverrides = overrides;
+    return;
+  }
+  if (wasmState?.instance !== instance) return; // initialised before core was imported: left alone
+  if (wasmState.requested === threads && overrides === undefined) return;
+  const held = instance.numDataIds();
+  if (held > 0) {
+    throw new RecallkitError(
+      'BACKEND_BUSY',
+      `The wasm backend runs ${wasmState.threads} thread(s) and holds ${held} tensor(s); it can change to ${threads} only before tensors are created (set RECALLKIT_THREADS, or call useBackend('wasm', { threads }) first)`,
+      { backend: 'wasm', threads: wasmState.threads, asked: threads, tensors: held },
+    );
+  }
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', wasmFactory, 2);
+  pendingThreads = threads;
+  pendingOverrides = overrides;
+}
+
 function parseName(name: string, source: string): BackendName {
   if ((backendNames as readonly string[]).includes(name)) return name as BackendName;
   throw new RecallkitError(
@@ -133,8 +235,14 @@ function parseName(name: string, source: string): BackendName {
   );
 }
 
-async function activate(name: BackendName, importer: Importer): Promise<void> {
+async function activate(
+  name: BackendName,
+  importer: Importer,
+  threads: number,
+  overrides?: ThreadedWasmOverrides,
+): Promise<void> {
   if (name === 'tensorflow-gpu' || name === 'tensorflow') await loadNativeBackend(name, importer);
+  if (name === 'wasm') prepareWasm(threads, overrides);
   const tfName = name === 'tensorflow-gpu' ? 'tensorflow' : name;
   let ok = false;
   try {
@@ -153,17 +261,27 @@ async function activate(name: BackendName, importer: Importer): Promise<void> {
   active = name;
 }
 
+export interface UseBackendOptions {
+  /**
+   * wasm: threads for tensor math (default: the environment variable RECALLKIT_THREADS, else
+   * `os.availableParallelism()`; at most 8). 1 runs tfjs's single-threaded SIMD build.
+   */
+  threads?: number;
+  /** @internal replaces `import()` of the native packages (tests). */
+  importer?: Importer;
+  /** @internal test hooks of the threaded wasm start. */
+  wasmOverrides?: ThreadedWasmOverrides;
+}
+
 /**
  * Selects and initialises a backend and returns its Recallkit name. With no argument the
  * environment variable RECALLKIT_BACKEND decides; without it, the first backend that loads in the
  * order tensorflow-gpu (tfjs-node-gpu), tensorflow (tfjs-node), wasm, cpu. An explicit choice that
- * cannot load throws (BACKEND_NOT_INSTALLED names the install command).
+ * cannot load throws (BACKEND_NOT_INSTALLED names the install command). On wasm, `threads` (or
+ * RECALLKIT_THREADS, else every core) sets the threads; when they cannot start, wasm runs on one
+ * thread and says so (a warning, and `describeBackend().threadsNote`).
  */
-export async function useBackend(
-  name?: BackendName,
-  /** @internal replaces `import()` of the native packages (tests). */
-  options: { importer?: Importer } = {},
-): Promise<BackendName> {
+export async function useBackend(name?: BackendName, options: UseBackendOptions = {}): Promise<BackendName> {
   const importer = options.importer ?? defaultImporter;
   const fromEnv = process.env['RECALLKIT_BACKEND']?.trim();
   const wanted =
@@ -172,14 +290,16 @@ export async function useBackend(
       : fromEnv
         ? parseName(fromEnv, 'RECALLKIT_BACKEND')
         : undefined;
+  // Resolved first: a bad RECALLKIT_THREADS fails at once rather than as a skipped backend.
+  const threads = wanted === undefined || wanted === 'wasm' ? resolveWasmThreads(options.threads) : 1;
   if (wanted !== undefined) {
-    await activate(wanted, importer);
+    await activate(wanted, importer, threads, options.wasmOverrides);
     return wanted;
   }
   const reasons: BackendDescription['skipped'] = [];
   for (const candidate of backendNames) {
     try {
-      await activate(candidate, importer);
+      await activate(candidate, importer, threads, options.wasmOverrides);
       skipped = reasons;
       return candidate;
     } catch (error) {
@@ -214,11 +334,20 @@ export function describeBackend(): BackendDescription {
   if (tfBackend === 'wasm') {
     description.package = '@tensorflow/tfjs-backend-wasm';
     versions['@tensorflow/tfjs-backend-wasm'] = version_wasm;
-    const flags = tf.env().getFlags();
-    const simd = flags['WASM_HAS_SIMD_SUPPORT'];
+    const simd = tf.env().getFlags()['WASM_HAS_SIMD_SUPPORT'];
     if (typeof simd === 'boolean') description.simd = simd;
-    // tfjs only uses wasm threads where SharedArrayBuffer workers exist: never under Node.js.
-    if (flags['WASM_HAS_MULTITHREAD_SUPPORT'] === false) description.threads = 1;
+    if (wasmState !== undefined && wasmState.instance === engineRegistry()['wasm']) {
+      // The threaded build is a SIMD build.
+      if (wasmState.threads > 1) description.simd = true;
+      description.threads = wasmState.threads;
+      if (wasmState.note !== undefined) description.threadsNote = wasmState.note;
+    } else {
+      try {
+        description.threads = getThreadsCount();
+      } catch {
+        // not initialised by tfjs either
+      }
+    }
   } else if (tfBackend === 'tensorflow' && loadedNative !== undefined) {
     description.package = nativePackages[loadedNative.name];
     Object.assign(versions, loadedNative.versions);

@@ -5,6 +5,7 @@ export {
   backendNames,
   describeBackend,
   nativePackages,
+  type UseBackendOptions,
   useBackend,
 } from './backend';
 export { isRecallkitError, RecallkitError } from './errors';
@@ -26,7 +27,12 @@ export { assertNoTensorLeaks } from './testing';
 export { tf } from './tf';
 export { registerWasmGradientKernels, wasmGradientKernels } from './wasm-gradients';
 
+export { maxWasmThreads } from './wasm-threads';
+
+import { installWasmBackend } from './backend';
 import { registerWasmGradientKernels } from './wasm-gradients';
 
-// Side effect, on purpose: importing core makes `wasm` able to train conv nets.
+// Side effects, on purpose: importing core makes `wasm` able to train conv nets, and able to run
+// on several threads under Node.js.
 registerWasmGradientKernels();
+installWasmBackend();

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeBackend } from '../src/backend';
 import { describeBackend, isRecallkitError, RecallkitError, tf, useBackend } from '../src/index';
@@ -96,13 +97,19 @@ describe('useBackend', () => {
     expect(error.message).toContain('wasm');
   });
 
-  it('describes wasm: SIMD, one thread, versions', async () => {
-    await useBackend('wasm');
+  it("describes wasm: SIMD, threads (by default the machine's cores), versions", async () => {
+    const savedThreads = process.env['RECALLKIT_THREADS'];
+    delete process.env['RECALLKIT_THREADS'];
+    try {
+      await useBackend('wasm');
+    } finally {
+      if (savedThreads !== undefined) process.env['RECALLKIT_THREADS'] = savedThreads;
+    }
     const d = describeBackend();
     expect(d.tfBackend).toBe('wasm');
     expect(d.package).toBe('@tensorflow/tfjs-backend-wasm');
     expect(typeof d.simd).toBe('boolean');
-    expect(d.threads).toBe(1);
+    expect(d.threads).toBe(Math.min(availableParallelism(), 8));
     expect(d.versions['@tensorflow/tfjs']).toMatch(/^\d+\.\d+\.\d+$/);
     expect(d.versions['@tensorflow/tfjs-backend-wasm']).toBe(d.versions['@tensorflow/tfjs']);
   });
