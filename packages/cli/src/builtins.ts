@@ -1,4 +1,4 @@
-import { type BackendName, useBackend } from '@recallkit/core';
+import { type BackendName, RecallkitError, useBackend } from '@recallkit/core';
 import {
   cars196,
   cub200,
@@ -29,6 +29,7 @@ import {
 } from '@recallkit/models';
 import { type Registry, registry as sharedRegistry } from '@recallkit/registry';
 import { z } from 'zod';
+import { instanceEvaluator, revisitedSplits } from './instance';
 import type { ScheduleConfig } from './pipeline';
 import type { BatchSampler, DatasetSplits, EmbeddingLoss, Evaluator } from './types';
 
@@ -187,6 +188,26 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     description:
       'PKU VehicleID: the small (800) test list, and with testSize all the medium and large ones too',
   });
+
+  // Test benchmarks of instance-level retrieval (no training split): evaluate a trained model on them.
+  for (const [name, aliases, title] of [
+    ['roxford5k', ['revisited-oxford', 'roxford'], 'Revisited Oxford 5k'],
+    ['rparis6k', ['revisited-paris', 'rparis'], 'Revisited Paris 6k'],
+  ] as const) {
+    registry.register('dataset', name, {
+      schema: z.strictObject({
+        /** Folder holding gnd_<name>.pkl (or .json) and jpg/, as revisitop's download leaves it. */
+        root: z.string().min(1),
+        size: positiveInt.default(224),
+        resize: positiveInt.optional(),
+        onBadImage: z.enum(['skip', 'fail']).default('fail'),
+        concurrency: positiveInt.optional(),
+      }),
+      create: (o) => revisitedSplits(name, o),
+      aliases: [...aliases],
+      description: `${title} (<root>/gnd_${name}.pkl + jpg/): the database, then the queries cropped to their boxes; a test set only, for evaluator 'instance'`,
+    });
+  }
 
   const classBalanced = z.strictObject({ classesPerBatch: positiveInt, samplesPerClass: positiveInt });
   registry.register('sampler', 'rsk', {
@@ -391,7 +412,13 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     }),
     create:
       ({ k, index }): Evaluator =>
-      async (embeddings, labels) => {
+      async (embeddings, labels, test) => {
+        if (test?.instance) {
+          throw new RecallkitError(
+            'INVALID_CONFIG',
+            `${test.name} is scored by the revisited protocol (queries against a database): use evaluator 'instance'`,
+          );
+        }
         const result = await evaluate(embeddings, labels, {
           ...(k ? { k } : {}),
           ...(index === 'auto' ? {} : { index }),
@@ -399,6 +426,18 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
         return { ...result, index: result.debug.index };
       },
     description: 'all-vs-all Recall@k and MAP@R on the test split (query removed)',
+  });
+  registry.register('evaluator', 'instance', {
+    schema: z.strictObject({
+      /** mP@k cut-offs; default revisitop's [1, 5, 10]. */
+      k: z.array(positiveInt).min(1).optional(),
+      /** 'auto' (faiss when its addon loads, else exact), 'faiss', 'exact', or a faiss factory string. */
+      index: z.string().min(1).default('auto'),
+    }),
+    create: (o) => instanceEvaluator(o),
+    aliases: ['revisited'],
+    description:
+      'instance-level retrieval (roxford5k, rparis6k): mAP and mP@1/5/10 of the Easy, Medium and Hard setups, as revisitop computes them',
   });
   return registry;
 }

@@ -9,6 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { assignWeights, modelFile, readTrainedModel } from './checkpoint';
 import { experimentFromObject } from './config';
 import { buildModel } from './pipeline';
+import { preprocessingOf } from './serve';
 import type { DatasetSplits } from './types';
 
 const EXPORT_FORMAT = 'recallkit-export/1';
@@ -88,7 +89,9 @@ async function loadTrainedNetwork(file: string, registry: Registry) {
     model.dispose();
     throw error;
   }
-  return { meta, experiment, model, inputShape: [...data.train.sampleShape] };
+  const inputShape = [...data.train.sampleShape];
+  const preprocessing = preprocessingOf(data, c.dataset.options, inputShape);
+  return { meta, experiment, model, inputShape, preprocessing };
 }
 
 /** `model` with an L2 normalisation on its output when it does not end in one already. */
@@ -170,7 +173,13 @@ export async function exportRun(
   const out = options.out ?? join(file === target ? dirname(file) : target, 'export');
   // Refused before the (possibly slow) rebuild; checked again just before writing.
   await checkOut(resolve(out), options.force ?? false);
-  const { meta, experiment, model: trained, inputShape } = await loadTrainedNetwork(file, registry);
+  const {
+    meta,
+    experiment,
+    model: trained,
+    inputShape,
+    preprocessing,
+  } = await loadTrainedNetwork(file, registry);
   const { model, added } = normalised(trained);
   const probe = tf.randomNormal([2, ...inputShape], 0, 1, 'float32', 1);
   try {
@@ -187,6 +196,8 @@ export async function exportRun(
         inputShape,
         embeddingDim,
         l2Normalized: true,
+        // How images are read for this network (recallkit index / query), when its data were images.
+        ...(preprocessing ? { preprocessing } : {}),
       },
     });
     return {

@@ -40,13 +40,21 @@ export interface RunOptions {
 
 /** The value of `train.selectBy` ('recall@<k>' or 'map@r') in one evaluation's metrics. */
 export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string): number {
-  if (selectBy === 'map@r') return metrics.mapAtR;
+  if (selectBy === 'map@r') {
+    if (metrics.mapAtR === undefined) {
+      throw new RecallkitError(
+        'INVALID_CONFIG',
+        `train.selectBy is 'map@r' but the evaluator reports no MAP@R`,
+      );
+    }
+    return metrics.mapAtR;
+  }
   const k = selectBy.slice('recall@'.length);
-  const value = metrics.recall[k];
+  const value = metrics.recall?.[k];
   if (value === undefined) {
     throw new RecallkitError(
       'INVALID_CONFIG',
-      `train.selectBy is '${selectBy}' but the evaluator reports Recall@k for k = ${Object.keys(metrics.recall).join(', ')} only`,
+      `train.selectBy is '${selectBy}' but the evaluator reports Recall@k for k = ${Object.keys(metrics.recall ?? {}).join(', ') || 'none'} only`,
     );
   }
   return value;
@@ -86,8 +94,8 @@ async function make<T>(registry: Registry, ref: ResolvedRef, context: Record<str
 /** Metrics as the trainer logs them: `recall@<k>` and `map@r`. */
 function flatMetrics(metrics: Evaluation['metrics']): Record<string, number> {
   return {
-    ...Object.fromEntries(Object.entries(metrics.recall).map(([k, v]) => [`recall@${k}`, v])),
-    'map@r': metrics.mapAtR,
+    ...Object.fromEntries(Object.entries(metrics.recall ?? {}).map(([k, v]) => [`recall@${k}`, v])),
+    ...(metrics.mapAtR === undefined ? {} : { 'map@r': metrics.mapAtR }),
   };
 }
 
@@ -134,6 +142,27 @@ export async function buildModel(
 }
 
 /**
+ * Refuses a network whose fixed input shape differs from what a test set gives (e.g. a 'trunk'
+ * export trained at 32 x 32 on a dataset read at 224 x 224), naming both; networks with free
+ * dimensions, or of another rank, are left to TensorFlow.js.
+ */
+function checkInputShape(
+  model: tf.LayersModel,
+  sets: readonly { name: string; sampleShape: number[] }[],
+): void {
+  const input = model.inputs[0]?.shape.slice(1);
+  if (!input || input.some((d) => d == null)) return;
+  for (const set of sets) {
+    if (input.length === set.sampleShape.length && input.join(',') !== set.sampleShape.join(',')) {
+      throw new RecallkitError(
+        'INPUT_SHAPE_MISMATCH',
+        `the network takes [${input.join(', ')}] inputs, but ${set.name} gives [${set.sampleShape.join(', ')}]: set the dataset's size to the network's`,
+      );
+    }
+  }
+}
+
+/**
  * Runs one experiment for one seed: selects the backend, builds data, model, sampler, loss (with
  * mixup), optimiser and schedule from the registry, trains with the engine's multistage step,
  * then evaluates retrieval on the test split.
@@ -148,7 +177,22 @@ export async function runExperiment(
   const train = options.train ?? true;
   const backend = await make<string>(registry, c.backend, {});
   const data = await make<DatasetSplits>(registry, c.dataset, { seed });
+  // A test benchmark (the revisited Oxford / Paris datasets) has no training split.
+  const evaluationOnly = data.train.length === 0;
+  if (train && evaluationOnly) {
+    throw new RecallkitError(
+      'DATASET_NO_TRAIN',
+      `${experiment.name}: dataset ${c.dataset.id.split(':')[1]} has no training split, only a test set: ` +
+        "evaluate a trained model on it with 'recallkit eval <config>' (e.g. backbone 'trunk' reading a 'recallkit export' folder)",
+    );
+  }
   const model = await buildModel(experiment, registry, data.train.sampleShape, seed);
+  try {
+    checkInputShape(model, [data.test, ...Object.values(data.testSets ?? {})]);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   const curve: { step: number; epoch: number; loss: number }[] = [];
   const evaluator = await make<Evaluator>(registry, c.evaluator, {});
   let index: string | undefined;
@@ -156,9 +200,13 @@ export async function runExperiment(
     const embedded = await embedDataset(model, test, { batchSize: 1000 });
     const embeddings = tf.tensor2d(embedded.data, [embedded.count, embedded.dim]);
     try {
-      const metrics = await evaluator(embeddings, test.labels);
+      const metrics = await evaluator(embeddings, test.labels, test);
       index = metrics.index;
-      return { recall: { ...metrics.recall }, mapAtR: metrics.mapAtR };
+      return {
+        ...(metrics.recall === undefined ? {} : { recall: { ...metrics.recall } }),
+        ...(metrics.mapAtR === undefined ? {} : { mapAtR: metrics.mapAtR }),
+        ...(metrics.revisited === undefined ? {} : { revisited: metrics.revisited }),
+      };
     } finally {
       embeddings.dispose();
     }
@@ -273,7 +321,9 @@ export async function runExperiment(
     return {
       experiment:
         options.name ??
-        (train ? experiment.name : `${experiment.components.backbone.id.split(':')[1]} untrained`),
+        (train || evaluationOnly
+          ? experiment.name
+          : `${experiment.components.backbone.id.split(':')[1]} untrained`),
       ...(experiment.description === undefined ? {} : { description: experiment.description }),
       seed,
       trained: train,

@@ -12,7 +12,8 @@ import { addExportCommand } from './export';
 import { collectInfo, formatInfo } from './info';
 import { applyOverrides } from './overrides';
 import { runExperiment } from './pipeline';
-import { benchProgress, describeRun } from './progress';
+import { benchProgress, describeMetrics, describeRun } from './progress';
+import { addServeCommands } from './serve';
 
 const RECALLKIT_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -146,12 +147,19 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
     .description("Evaluate a model saved by 'train' (its folder or .ckpt), or a config's untrained network.")
     .argument('<target>', "folder or .ckpt written by 'recallkit train', or an experiment file")
     .option('--seed <n>', "initialisation seed for a config (default: the config's first)", integer)
+    .option(
+      '--set <field=value>',
+      'override one field of the experiment, e.g. dataset.root=/data/roxford5k (repeatable)',
+      collect,
+      [],
+    )
+    .option('--out <file>', 'also write the result, as JSON, to this file (e.g. metrics.json)')
     .option('--json', 'print the metrics as JSON')
-    .action(async (target: string, o: { seed?: number; json?: boolean }) => {
+    .action(async (target: string, o: { seed?: number; set: string[]; out?: string; json?: boolean }) => {
       let result: Awaited<ReturnType<typeof runExperiment>>;
       if (isConfig(target)) {
         const experiment = await experimentFromObject(
-          await readExperimentFile(target),
+          applyOverrides(await readExperimentFile(target), o.set),
           registry,
           target,
           dirname(resolvePath(target)),
@@ -160,7 +168,12 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
       } else {
         const file = await modelFile(target);
         const { meta, weights, shapes } = await readTrainedModel(file);
-        const experiment = await experimentFromObject(meta.experiment, registry, meta.source, meta.baseDir);
+        const experiment = await experimentFromObject(
+          applyOverrides(meta.experiment, o.set),
+          registry,
+          meta.source,
+          meta.baseDir,
+        );
         const evaluated = await runExperiment(experiment, meta.seed, registry, {
           train: false,
           name: experiment.name,
@@ -169,15 +182,12 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
         // The weights are trained ones: say so, with the steps that trained them (older files lack them).
         result = { ...evaluated, trained: true, steps: meta.steps ?? evaluated.steps };
       }
-      if (o.json) print(JSON.stringify(result));
-      else {
-        const r = result.metrics.recall;
-        print(
-          `${result.experiment} seed ${result.seed}: ${Object.entries(r)
-            .map(([k, v]) => `R@${k} ${v.toFixed(4)}`)
-            .join(' ')} MAP@R ${result.metrics.mapAtR.toFixed(4)}`,
-        );
+      if (o.out) {
+        await mkdir(dirname(resolvePath(o.out)), { recursive: true });
+        await writeFileAtomic(o.out, `${JSON.stringify(result, null, 1)}\n`);
       }
+      if (o.json) print(JSON.stringify(result));
+      else print(`${result.experiment} seed ${result.seed}: ${describeMetrics(result.metrics)}`);
     });
 
   program
@@ -243,6 +253,7 @@ export function createProgram(io: Io, registry: Registry = registerBuiltins(crea
     });
 
   addExportCommand(program, registry, print);
+  addServeCommands(program, registry, print, io);
 
   return program;
 }

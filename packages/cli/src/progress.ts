@@ -1,9 +1,30 @@
 import cliProgress from 'cli-progress';
 import type { BenchEvent } from './bench';
-import type { RunResult } from './results';
+import type { Evaluation, RunResult } from './results';
+import type { RevisitedMetrics } from './types';
+
+/** 'Easy mAP 0.6012 mP@1 0.8571 ...; Medium ...; Hard ...' (fractions, as in metrics.json). */
+export function describeRevisited(revisited: RevisitedMetrics): string {
+  return (['easy', 'medium', 'hard'] as const)
+    .map((setup) => {
+      const { map, mpAtK } = revisited[setup];
+      const name = setup[0]!.toUpperCase() + setup.slice(1);
+      const mp = Object.entries(mpAtK).map(([k, v]) => ` mP@${k} ${(v ?? Number.NaN).toFixed(4)}`);
+      return `${name} mAP ${(map ?? Number.NaN).toFixed(4)}${mp.join('')}`;
+    })
+    .join('; ');
+}
+
+/** The headline metrics of one evaluation: R@k and MAP@R, or the revisited setups. */
+export function describeMetrics(metrics: Evaluation['metrics'], ks?: readonly string[]): string {
+  if (metrics.revisited) return describeRevisited(metrics.revisited);
+  const recall = metrics.recall ?? {};
+  return `${(ks ?? Object.keys(recall))
+    .map((k) => `R@${k} ${(recall[k] ?? Number.NaN).toFixed(4)}`)
+    .join(' ')} MAP@R ${(metrics.mapAtR ?? Number.NaN).toFixed(4)}`;
+}
 
 export function describeRun(result: RunResult): string {
-  const r = result.metrics.recall;
   const speed = result.imagesPerSecond
     ? `, ${result.imagesPerSecond.toFixed(0)} img/s over ${result.trainSeconds.toFixed(0)} s`
     : '';
@@ -12,7 +33,40 @@ export function describeRun(result: RunResult): string {
     bad && bad.skipped + bad.failedLoads > 0
       ? `, unreadable images: ${bad.skipped} skipped${bad.failedLoads > 0 ? `, ${bad.failedLoads} loaded as zeros` : ''}`
       : '';
-  return `R@1 ${(r['1'] ?? Number.NaN).toFixed(4)} MAP@R ${result.metrics.mapAtR.toFixed(4)}${speed}${unreadable}`;
+  return `${describeMetrics(result.metrics, ['1'])}${speed}${unreadable}`;
+}
+
+/**
+ * Progress of embedding `total` images on stderr: a bar on a terminal, otherwise (logs, CI) a line
+ * at most every 10 seconds. `update(done)` after each batch; `stop()` at the end.
+ */
+export function imageProgress(
+  stream: NodeJS.WriteStream,
+  total: number,
+  label: string,
+): { update: (done: number) => void; stop: () => void } {
+  if (!stream.isTTY) {
+    let last = performance.now();
+    return {
+      update(done) {
+        const now = performance.now();
+        if (now - last >= 10_000 && done < total) {
+          last = now;
+          stream.write(`${label}: ${done}/${total} images\n`);
+        }
+      },
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} |{bar}| {value}/{total} images | {eta_formatted} left`, stream, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return {
+    update: (done) => bar.update(done),
+    stop: () => bar.stop(),
+  };
 }
 
 /**

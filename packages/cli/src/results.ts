@@ -1,8 +1,18 @@
-/** Retrieval metrics of the model after `epoch` epochs (`step` optimiser steps). */
+import type { RevisitedMetrics } from './types';
+
+/**
+ * Retrieval metrics of the model after `epoch` epochs (`step` optimiser steps): `recall` and
+ * `mapAtR` for class-level retrieval (the `retrieval` evaluator), `revisited` for the revisited
+ * Oxford / Paris protocol (the `instance` evaluator), which has neither.
+ */
 export interface Evaluation {
   readonly epoch: number;
   readonly step: number;
-  readonly metrics: { readonly recall: Readonly<Record<string, number>>; readonly mapAtR: number };
+  readonly metrics: {
+    readonly recall?: Readonly<Record<string, number>>;
+    readonly mapAtR?: number;
+    readonly revisited?: RevisitedMetrics;
+  };
 }
 
 /** One training + evaluation run (one experiment, one seed), as bench and train write it. */
@@ -114,9 +124,9 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
   return [...groups.values()].map((group) => {
     const first = group[0]!;
     const sorted = [...group].sort((a, b) => a.seed - b.seed);
-    const ks = Object.keys(first.metrics.recall);
+    const ks = Object.keys(first.metrics.recall ?? {});
     const recallOf = (metrics: readonly Evaluation['metrics'][]) =>
-      Object.fromEntries(ks.map((k) => [k, stat(metrics.map((m) => m.recall[k] ?? Number.NaN))]));
+      Object.fromEntries(ks.map((k) => [k, stat(metrics.map((m) => m.recall?.[k] ?? Number.NaN))]));
     const recall = recallOf(sorted.map((r) => r.metrics));
     const bests = sorted.map((r) => r.best).filter((b): b is Evaluation => b !== undefined);
     const epochs = (first.evaluations ?? [])
@@ -126,8 +136,8 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
       const at = sorted.map((r) => r.evaluations.find((e) => e.epoch === epoch)!.metrics);
       return {
         epoch,
-        recall: Object.fromEntries(ks.map((k) => [k, stat(at.map((m) => m.recall[k] ?? Number.NaN)).mean])),
-        mapAtR: stat(at.map((m) => m.mapAtR)).mean,
+        recall: Object.fromEntries(ks.map((k) => [k, stat(at.map((m) => m.recall?.[k] ?? Number.NaN)).mean])),
+        mapAtR: stat(at.map((m) => m.mapAtR ?? Number.NaN)).mean,
       };
     });
     const speeds = sorted.map((r) => r.imagesPerSecond).filter((v): v is number => v !== null);
@@ -143,7 +153,7 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
       loss: first.trained ? lossLabel(first.components) : 'none',
       seeds: sorted.map((r) => r.seed),
       recall,
-      mapAtR: stat(sorted.map((r) => r.metrics.mapAtR)),
+      mapAtR: stat(sorted.map((r) => r.metrics.mapAtR ?? Number.NaN)),
       imagesPerSecond: speeds.length ? stat(speeds) : null,
       trainSeconds: stat(sorted.map((r) => r.trainSeconds)),
       batchSize: first.batchSize ?? 0,
@@ -153,7 +163,7 @@ export function summarise(runs: readonly RunResult[]): Summary[] {
         ? {
             best: {
               recall: recallOf(bests.map((b) => b.metrics)),
-              mapAtR: stat(bests.map((b) => b.metrics.mapAtR)),
+              mapAtR: stat(bests.map((b) => b.metrics.mapAtR ?? Number.NaN)),
               epoch: stat(bests.map((b) => b.epoch)),
             },
           }

@@ -1,7 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { main } from '../src/index';
 
@@ -49,4 +50,75 @@ export async function run(args: string[]): Promise<{ code: number; stdout: strin
     }) as unknown as NodeJS.WriteStream;
   const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
   return { code, stdout, stderr };
+}
+
+/**
+ * A PNG (or JPEG) of seeded noise around a colour: images of one `colour` look alike, so a trained
+ * network tells their classes apart; `seed` makes each image its own.
+ */
+export async function noiseImage(
+  file: string,
+  colour: readonly [number, number, number],
+  seed: number,
+  size: { width: number; height: number } = { width: 24, height: 20 },
+): Promise<void> {
+  let state = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+  const px = Buffer.alloc(size.width * size.height * 3);
+  for (let i = 0; i < px.length; i++) {
+    px[i] = Math.max(0, Math.min(255, Math.round(colour[i % 3]! + (next() - 0.5) * 120)));
+  }
+  await mkdir(dirname(file), { recursive: true });
+  const image = sharp(px, { raw: { width: size.width, height: size.height, channels: 3 } });
+  await (file.endsWith('.jpg') ? image.jpeg({ quality: 95 }) : image.png()).toFile(file);
+}
+
+const COLOURS: readonly (readonly [number, number, number])[] = [
+  [200, 40, 40],
+  [40, 200, 40],
+  [40, 40, 200],
+  [200, 200, 40],
+];
+
+/**
+ * Trains a tiny network on an image folder (4 classes x 3 images in train/ and test/, read at
+ * 16 x 16) and exports it: the RGB model that index, query and the instance tests embed with.
+ */
+export async function trainedImageExport(
+  dir: string,
+): Promise<{ root: string; run: string; exported: string }> {
+  const root = join(dir, 'images');
+  for (const [split, offset] of [
+    ['train', 0],
+    ['test', 100],
+  ] as const) {
+    for (const [c, colour] of COLOURS.entries()) {
+      for (let i = 0; i < 3; i++)
+        await noiseImage(join(root, split, `c${c}`, `${i}.png`), colour, offset + c * 10 + i);
+    }
+  }
+  const config = await writeYaml(dir, 'images.yaml', {
+    name: 'tiny-images',
+    seeds: [0],
+    backend: 'cpu',
+    dataset: { name: 'image-folder', root, size: 16 },
+    sampler: { name: 'rsk', classesPerBatch: 4, samplesPerClass: 3 },
+    model: { backbone: { name: 'mlp', hidden: [16], embeddingDim: 8 } },
+    loss: { name: 'rsk', k: [1, 2] },
+    optimizer: { name: 'adam', lr: 0.01 },
+    train: { epochs: 2 },
+    evaluator: { name: 'retrieval', k: [1, 2], index: 'exact' },
+  });
+  const runDir = join(dir, 'run');
+  const trained = await run(['train', config, '--out', runDir]);
+  if (trained.code !== 0) throw new Error(`training failed: ${trained.stderr}`);
+  const exported = join(runDir, 'export');
+  const result = await run(['export', runDir]);
+  if (result.code !== 0) throw new Error(`export failed: ${result.stderr}`);
+  return { root, run: runDir, exported };
 }
