@@ -2,8 +2,8 @@
  * Backend selection. Preference: tfjs-node-gpu, tfjs-node, wasm, cpu. The two native backends are
  * optional peer dependencies, imported only when asked for (or when probing in automatic mode).
  */
-import type { KernelBackend } from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelBackend } from '@tensorflow/tfjs-core';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
 import {
@@ -125,7 +125,7 @@ export async function loadNativeBackend(
   if (tf.findBackendFactory('tensorflow') == null) {
     throw new RecallkitError(
       'BACKEND_LOAD_FAILED',
-      `${packageName} loaded but registered no 'tensorflow' backend with Recallkit's @tensorflow/tfjs: install versions matching @tensorflow/tfjs ${tf.version.tfjs}`,
+      `${packageName} loaded but registered no 'tensorflow' backend with Recallkit's @tensorflow/tfjs-core: install versions matching @tensorflow/tfjs-core ${tf.version.tfjs}`,
       { backend: name, package: packageName },
     );
   }
@@ -323,11 +323,11 @@ export function describeBackend(): BackendDescription {
     (active === tfBackend || (active === 'tensorflow-gpu' && tfBackend === 'tensorflow'))
       ? active
       : tfBackend;
-  const versions: Record<string, string> = { '@tensorflow/tfjs': tf.version.tfjs };
+  const versions: Record<string, string> = { '@tensorflow/tfjs-core': tf.version['tfjs-core'] };
   const description: BackendDescription = {
     backend,
     tfBackend,
-    package: '@tensorflow/tfjs',
+    package: '@tensorflow/tfjs-core',
     versions,
     skipped: [...skipped],
   };
@@ -352,6 +352,8 @@ export function describeBackend(): BackendDescription {
     description.package = nativePackages[loadedNative.name];
     Object.assign(versions, loadedNative.versions);
   } else if (tfBackend === 'cpu') {
+    description.package = '@tensorflow/tfjs-backend-cpu';
+    versions['@tensorflow/tfjs-backend-cpu'] = tf.version['tfjs-backend-cpu'];
     description.threads = 1;
   }
   return description;

@@ -31,7 +31,7 @@ import type {
   SumAttrs,
   TensorInfo,
   UnsortedSegmentSumAttrs,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
 import { type KernelArgs, maxPoolGrad, sliceLeading } from './wasm-heap';

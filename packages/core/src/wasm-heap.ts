@@ -10,7 +10,7 @@ import type {
   NamedAttrMap,
   NamedTensorInfoMap,
   TensorInfo,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 import { tf } from './tf';
 
 /** What tfjs passes to a kernel function. */

@@ -110,8 +110,8 @@ describe('useBackend', () => {
     expect(d.package).toBe('@tensorflow/tfjs-backend-wasm');
     expect(typeof d.simd).toBe('boolean');
     expect(d.threads).toBe(Math.min(availableParallelism(), 8));
-    expect(d.versions['@tensorflow/tfjs']).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(d.versions['@tensorflow/tfjs-backend-wasm']).toBe(d.versions['@tensorflow/tfjs']);
+    expect(d.versions['@tensorflow/tfjs-core']).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(d.versions['@tensorflow/tfjs-backend-wasm']).toBe(d.versions['@tensorflow/tfjs-core']);
   });
 });
 
