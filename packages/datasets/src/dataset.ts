@@ -31,7 +31,13 @@ export interface BatchSampler {
 export function checkIndices(name: string, length: number, indices: ArrayLike<number>): void {
   for (let i = 0; i < indices.length; i++) {
     const v = indices[i]!;
-    if (!Number.isInteger(v) || v < 0 || v >= length) {
+    if (!Number.isInteger(v)) {
+      throw new RecallkitError(
+        'INDEX_OUT_OF_RANGE',
+        `${name}: sample index ${v} (position ${i}) is not an integer`,
+      );
+    }
+    if (v < 0 || v >= length) {
       throw new RecallkitError(
         'INDEX_OUT_OF_RANGE',
         `${name}: sample index ${v} (position ${i}) is outside 0..${length - 1}`,

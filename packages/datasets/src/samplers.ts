@@ -36,6 +36,12 @@ function checkCounts(what: string, options: ClassBalancedOptions): void {
   if (!Number.isFinite(options.seed)) {
     throw new RecallkitError('SAMPLER_OPTION', `${what}: seed must be a finite number`);
   }
+  const { labels } = options;
+  for (let i = 0; i < labels.length; i++) {
+    if (!Number.isInteger(labels[i])) {
+      throw new RecallkitError('SAMPLER_OPTION', `${what}: labels[${i}] = ${labels[i]} is not an integer`);
+    }
+  }
 }
 
 /** A sampler whose batches for an epoch are computed once and then served from a small cache. */

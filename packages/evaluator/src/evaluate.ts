@@ -3,6 +3,7 @@ import { kMeans, normalizedMutualInformation } from './clustering';
 import { exactSearcher } from './exact';
 import { faissAvailable, faissSearcher } from './faiss';
 import {
+  checkMagnitudes,
   type EmbeddingsInput,
   type LabelsInput,
   type Matrix,
@@ -272,6 +273,9 @@ export async function evaluate<M extends MetricName = RankMetricName>(
   if (similarity === 'cosine') {
     normalizeRows(queries, 'embeddings');
     if (separate) normalizeRows(gallery, 'options.gallery');
+  } else {
+    checkMagnitudes(queries, 'embeddings');
+    if (separate) checkMagnitudes(gallery, 'options.gallery');
   }
 
   const dense = denseLabels(queryLabels, galleryLabels);

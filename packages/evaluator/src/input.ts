@@ -113,3 +113,22 @@ export function normalizeRows(matrix: Matrix, what: string): void {
     for (let j = start; j < start + dim; j++) data[j] = data[j]! * scale;
   }
 }
+
+/**
+ * For 'dot' and 'negSqL2' (no normalisation): throws naming the first row whose squared norm
+ * overflows float32, since its similarities would be infinite (and Inf - Inf a NaN) in the search.
+ */
+export function checkMagnitudes(matrix: Matrix, what: string): void {
+  const { data, rows, dim } = matrix;
+  for (let i = 0; i < rows; i++) {
+    let sum = 0;
+    for (let j = i * dim; j < (i + 1) * dim; j++) sum += data[j]! * data[j]!;
+    if (Math.fround(sum) === Number.POSITIVE_INFINITY) {
+      throw new RecallkitError(
+        'BAD_EMBEDDINGS',
+        `${what} row ${i} is too large for float32 (squared norm ${sum.toExponential(2)} overflows): its similarities would be infinite; scale the embeddings down or use similarity 'cosine'`,
+        { row: i },
+      );
+    }
+  }
+}

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { RecallkitError, tf, writeFileAtomic } from '@recallkit/core';
 import { faissUnavailableMessage, loadFaiss } from './faiss';
-import { type EmbeddingsInput, type Matrix, normalizeRows, toMatrix } from './input';
+import { checkMagnitudes, type EmbeddingsInput, type Matrix, normalizeRows, toMatrix } from './input';
 import { rowBlocks, type Similarity, sliceRows } from './search';
 
 export type IndexId = string | number;
@@ -194,6 +194,7 @@ abstract class BaseIndex<Id extends IndexId> implements SearchIndex<Id> {
       );
     }
     if (this.similarity === 'cosine') normalizeRows(matrix, what);
+    else checkMagnitudes(matrix, what);
     return matrix;
   }
 
@@ -541,6 +542,7 @@ export async function createIndex<Id extends IndexId>(
   const similarity = options.similarity ?? 'cosine';
   const matrix = toMatrix(embeddings, 'embeddings', options.dim);
   if (similarity === 'cosine') normalizeRows(matrix, 'embeddings');
+  else checkMagnitudes(matrix, 'embeddings');
   const kind = options.index ?? (options.factory !== undefined || loadFaiss() ? 'faiss' : 'exact');
   if (kind === 'exact') {
     await tf.ready();

@@ -1,10 +1,11 @@
 import { RecallkitError, tf } from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
+import { releasingTapeOnError } from './fused/index';
 import {
   assertFiniteRows,
   assertFloatMatrix,
-  assertNonZeroRows,
+  assertRowNorms,
   checkScoreBlock,
   labelArray,
 } from './positives';
@@ -248,13 +249,17 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
   };
 
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    const [rows, dim] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
-    const y = labelArray(labels, rows);
-    const values = embeddings.dataSync();
-    assertFiniteRows(values, rows, dim, 'contrastive: embeddings');
-    assertNonZeroRows(values, rows, dim, 'contrastive: embeddings');
-    const counts = countPairs(y);
-    if (counts.positives === 0) throw noPositive();
+    // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
+    const { rows, y, counts } = releasingTapeOnError(() => {
+      const [rows, dim] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
+      const y = labelArray(labels, rows);
+      const values = embeddings.dataSync();
+      assertFiniteRows(values, rows, dim, 'contrastive: embeddings');
+      assertRowNorms(values, rows, dim, 'contrastive: embeddings', true);
+      const counts = countPairs(y);
+      if (counts.positives === 0) throw noPositive();
+      return { rows, y, counts };
+    });
     const value = tf.tidy(() => {
       const unit = tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true));
       return blocked(y, counts)(unit);

@@ -131,6 +131,9 @@ export function assertFloatMatrix(x: unknown, what: string): [number, number] {
     );
   }
   const [rows, cols] = x.shape as [number, number];
+  if (rows === 0) {
+    throw new RecallkitError('BAD_INPUT', `${what} has no rows (shape [0, ${cols}]): the batch is empty`);
+  }
   if (cols === 0) {
     throw new RecallkitError(
       'BAD_INPUT',
@@ -154,6 +157,45 @@ export function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols:
       throw new RecallkitError(
         'BAD_INPUT',
         `${what} row ${i} is all zeros: it has no direction to L2-normalise`,
+        { row: i },
+      );
+    }
+  }
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Throws naming the first row whose length float32 cannot carry: with `normalize`, a row that is
+ * all zeros (assertNonZeroRows) or whose squared norm underflows to 0 or overflows in float32 (the
+ * L2 normalisation would divide by 0, or by infinity and zero the row); without, a row whose
+ * squared norm overflows (its similarity to itself would be infinite).
+ */
+export function assertRowNorms(
+  values: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  what: string,
+  normalize: boolean,
+): void {
+  if (normalize) assertNonZeroRows(values, rows, cols, what);
+  for (let i = 0; i < rows; i++) {
+    let squares = 0;
+    for (let c = i * cols; c < (i + 1) * cols; c++) squares += values[c]! * values[c]!;
+    const inFloat32 = Math.fround(squares);
+    if (normalize && inFloat32 === 0) {
+      throw new RecallkitError(
+        'BAD_INPUT',
+        `${what} row ${i} is too small to L2-normalise in float32 (squared norm ${squares.toExponential(2)} underflows to 0); scale the embeddings up`,
+        { row: i },
+      );
+    }
+    if (inFloat32 > FLOAT32_MAX) {
+      throw new RecallkitError(
+        'BAD_INPUT',
+        `${what} row ${i} is too large for float32 (squared norm ${squares.toExponential(2)} overflows): ${
+          normalize ? 'L2 normalisation would turn it into zeros' : 'its similarities would be infinite'
+        }; scale the embeddings down`,
         { row: i },
       );
     }

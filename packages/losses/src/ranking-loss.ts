@@ -1,10 +1,10 @@
 import { RecallkitError, tf } from '@recallkit/core';
 import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
-import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
+import { fusedOnEmbeddings, fusedOnScores, releasingTapeOnError } from './fused/index';
 import {
   assertFiniteRows,
   assertFloatMatrix,
-  assertNonZeroRows,
+  assertRowNorms,
   assertSomePositive,
   checkScoreBlock,
   labelArray,
@@ -69,14 +69,17 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
   };
 
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    const [rows, dim] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
-    const positives = positivesFromLabels(labelArray(labels, rows));
-    assertSomePositive(positives, spec.name);
-    const values = embeddings.dataSync();
-    assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
-    if (options.normalize) assertNonZeroRows(values, rows, dim, `${spec.name}: embeddings`);
-    const ks = clipKs(spec, rows, warnOnce);
-    const implementation = chooseImplementation(options.implementation);
+    // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
+    const { rows, positives, ks, implementation } = releasingTapeOnError(() => {
+      const [rows, dim] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
+      const positives = positivesFromLabels(labelArray(labels, rows));
+      assertSomePositive(positives, spec.name);
+      const values = embeddings.dataSync();
+      assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
+      assertRowNorms(values, rows, dim, `${spec.name}: embeddings`, options.normalize === true);
+      const ks = clipKs(spec, rows, warnOnce);
+      return { rows, positives, ks, implementation: chooseImplementation(options.implementation) };
+    });
     const value = tf.tidy(() => {
       const e = options.normalize
         ? tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true))

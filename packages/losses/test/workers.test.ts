@@ -140,17 +140,31 @@ describe('a ranking worker that dies', () => {
   });
 
   it('any error inside the fused forward pass leaves no tensor behind under tf.grad', () => {
-    // Similarities overflow to Infinity inside the kernel's forward pass; the ops before it (a
-    // scaling that saves its inputs for the backward pass) are on the gradient tape.
+    // Scores that overflow to Infinity fail inside the kernel's forward pass; embeddings whose
+    // similarities would overflow fail the input check before it. Either way the ops before them
+    // (a scaling that saves its inputs for the backward pass) are on the gradient tape.
     const plain = recallAtKSurrogate({ implementation: 'fused', threads: 1 });
     const x = tf.tensor2d(values, [B, 8]);
+    const relevant = tf.tidy(() => {
+      const y = tf.tensor1d(labels, 'int32');
+      const same = tf.equal(y.expandDims(1), y.expandDims(0));
+      return tf.logicalAnd(same, tf.logicalNot(tf.cast(tf.eye(B), 'bool'))) as tf.Tensor2D;
+    });
+    const self = Int32Array.from({ length: B }, (_, i) => i);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       expect(() =>
+        tf.valueAndGrad((v: tf.Tensor) => {
+          const big = tf.mul(v, tf.scalar(1e20)) as tf.Tensor2D;
+          return plain.onScores!({ scores: tf.matMul(big, big, false, true), relevant, self });
+        })(x),
+      ).toThrow(/scores row 0 holds a non-finite value/);
+      expect(() =>
         tf.valueAndGrad((v: tf.Tensor) => plain(tf.mul(v, tf.scalar(1e20)) as tf.Tensor2D, labels))(x),
-      ).toThrow(/similarities of rows 0\.\.95/);
+      ).toThrow(/embeddings row 0 is too large for float32/);
     }
     expect(tf.memory().numTensors).toBe(before);
+    relevant.dispose();
     // ... and the next gradient computes normally.
     const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => plain(v as tf.Tensor2D, labels))(x);
     expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);

@@ -99,14 +99,36 @@ function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> 
       `simix: embeddings must be 2-D (B x d), got shape [${embeddings.shape}]`,
     );
   }
+  const [rows, d] = embeddings.shape;
+  if (embeddings.dtype !== 'float32') {
+    throw new RecallkitError(
+      'SIMIX_INPUT',
+      `simix: embeddings must be a float32 tensor, got ${embeddings.dtype} (cast with tf.cast(x, 'float32'))`,
+    );
+  }
+  if (rows === 0 || d === 0) {
+    throw new RecallkitError(
+      'SIMIX_INPUT',
+      `simix: embeddings has shape [${embeddings.shape}]: ${rows === 0 ? 'the batch is empty' : 'every row needs at least one value'}`,
+    );
+  }
   const data = embeddings.dataSync();
   const bad = data.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) {
-    const d = embeddings.shape[1];
     throw new RecallkitError(
       'SIMIX_INPUT',
       `simix: embeddings row ${Math.floor(bad / d)} column ${bad % d} is ${data[bad]}, not a finite number`,
     );
+  }
+  for (let i = 0; i < rows; i++) {
+    let squares = 0;
+    for (let c = i * d; c < (i + 1) * d; c++) squares += data[c]! * data[c]!;
+    if (Math.fround(squares) === Number.POSITIVE_INFINITY) {
+      throw new RecallkitError(
+        'SIMIX_INPUT',
+        `simix: embeddings row ${i} is too large for float32 (squared norm ${squares.toExponential(2)} overflows): its similarities would be infinite; scale the embeddings down`,
+      );
+    }
   }
   const values = labels instanceof tf.Tensor ? labels.dataSync() : labels;
   if (values.length !== embeddings.shape[0]) {

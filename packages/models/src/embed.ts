@@ -32,15 +32,55 @@ function isIndexed(source: BatchSource): source is IndexedSource {
   );
 }
 
-async function* batchesOf(source: BatchSource, batchSize: number): AsyncGenerator<tf.Tensor> {
+/** Input batches, with the number of rows asked of an indexed source (unknown for iterables). */
+async function* batchesOf(
+  source: BatchSource,
+  batchSize: number,
+): AsyncGenerator<{ batch: tf.Tensor; rows?: number }> {
   if (!isIndexed(source)) {
-    yield* source as AsyncIterable<tf.Tensor>;
+    for await (const batch of source as AsyncIterable<tf.Tensor>) yield { batch };
     return;
   }
   for (let start = 0; start < source.length; start += batchSize) {
     const end = Math.min(start + batchSize, source.length);
-    yield await source.load(Int32Array.from({ length: end - start }, (_, i) => start + i));
+    const batch = await source.load(Int32Array.from({ length: end - start }, (_, i) => start + i));
+    yield { batch, rows: end - start };
   }
+}
+
+/** Throws EMBED_INPUT unless the batch has the rows asked for and fits the model's input shape. */
+function checkBatch(model: tf.LayersModel, batch: tf.Tensor, asked: number | undefined, done: number): void {
+  if (asked !== undefined && batch.shape[0] !== asked) {
+    throw new RecallkitError(
+      'EMBED_INPUT',
+      `embedDataset: the source returned ${batch.shape[0]} rows for the ${asked} samples ${done}..${done + asked - 1}`,
+    );
+  }
+  const expected = model.inputs.length === 1 ? model.inputs[0]!.shape : undefined;
+  if (
+    expected &&
+    (expected.length !== batch.rank || expected.some((d, i) => i > 0 && d !== null && d !== batch.shape[i]))
+  ) {
+    throw new RecallkitError(
+      'EMBED_INPUT',
+      `embedDataset: a batch of shape [${batch.shape}] (samples from ${done}) does not fit the model's input [${expected.map((d) => d ?? 'batch')}]`,
+    );
+  }
+}
+
+/** Throws EMBED_NONFINITE naming the first sample of the batch whose input holds a NaN or an infinity. */
+async function checkFiniteInput(batch: tf.Tensor, done: number): Promise<void> {
+  const finite = tf.tidy(() => tf.all(tf.isFinite(batch)));
+  const ok = (await finite.data())[0];
+  finite.dispose();
+  if (ok) return;
+  const rows = tf.tidy(() => tf.all(tf.isFinite(tf.reshape(batch, [batch.shape[0]!, -1])), 1));
+  const first = (await rows.data()).findIndex((v) => !v);
+  rows.dispose();
+  throw new RecallkitError(
+    'EMBED_NONFINITE',
+    `embedDataset: the input of sample ${done + first} holds a non-finite value (NaN or infinity)`,
+  );
 }
 
 /**
@@ -58,8 +98,11 @@ export async function embedDataset(
   const chunks: Float32Array[] = [];
   let count = 0;
   let dim: number | undefined;
-  for await (const batch of batchesOf(source, batchSize)) {
+  for await (const { batch, rows: asked } of batchesOf(source, batchSize)) {
     try {
+      checkBatch(model, batch, asked, count);
+      if (batch.shape[0] === 0) continue; // an empty batch adds nothing
+      await checkFiniteInput(batch, count);
       const values = tf.tidy(() => {
         const out = model.predict(batch);
         if (Array.isArray(out) || out.rank !== 2) {
@@ -102,7 +145,7 @@ export async function embedDataset(
     }
   }
   if (dim === undefined)
-    throw new RecallkitError('EMBED_EMPTY', 'embedDataset: the source yielded no batches');
+    throw new RecallkitError('EMBED_EMPTY', 'embedDataset: the source yielded no samples');
   const result = new Float32Array(count * dim);
   let offset = 0;
   for (const chunk of chunks) {

@@ -1,4 +1,4 @@
-import { tf } from '@recallkit/core';
+import { RecallkitError, tf } from '@recallkit/core';
 import { TorchInit } from './init';
 import { L2Normalize, registerLayers } from './layers';
 import { positiveInt } from './validate';
@@ -20,6 +20,12 @@ export interface MlpOptions {
 export function mlp(options: MlpOptions = {}): tf.LayersModel {
   registerLayers();
   const inputShape = options.inputShape ?? [28, 28, 1];
+  if (!Array.isArray(inputShape) || inputShape.length === 0) {
+    throw new RecallkitError(
+      'INVALID_OPTION',
+      `mlp: inputShape must hold at least one positive integer, got ${JSON.stringify(inputShape)}`,
+    );
+  }
   for (const [i, d] of inputShape.entries()) positiveInt(d, `mlp: inputShape[${i}]`);
   const hidden = options.hidden ?? [256];
   for (const [i, d] of hidden.entries()) positiveInt(d, `mlp: hidden[${i}]`);

@@ -1,8 +1,10 @@
 /**
  * The image pipeline of the paper's code on sharp (libvips): decode (JPEG, PNG, and whatever else
  * libvips reads), then either RandomResizedCrop + horizontal flip (training) or Resize + CenterCrop
- * (evaluation), then ImageNet normalisation into float32 HWC. Every random choice comes from
- * keyedRng(seed, 'augment', epoch, sampleIndex), so any sample of any step can be recomputed.
+ * (evaluation), then ImageNet normalisation into float32 HWC. Pixels follow torchvision on PIL
+ * (test/fixtures/pipeline holds Pillow's output): enlarging resizes with Pillow's arithmetic.
+ * Every random choice comes from keyedRng(seed, 'augment', epoch, sampleIndex), so any sample of
+ * any step can be recomputed.
  */
 import sharp from 'sharp';
 import type { AugmentContext } from '../dataset';
@@ -14,6 +16,7 @@ import {
   randomResizedCropBox,
   resizeShorterSide,
 } from './geometry';
+import { resizeBilinear } from './pil';
 
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
@@ -63,18 +66,46 @@ export async function decodeInto(
   options: PipelineOptions = {},
 ): Promise<SamplePlan> {
   const size = options.size ?? 224;
+  const resize = options.resize ?? 256;
+  const mean = options.mean ?? IMAGENET_MEAN;
+  const std = options.std ?? IMAGENET_STD;
   const meta = await sharp(input, { failOn: 'warning' }).metadata();
   if (!meta.width || !meta.height) throw new Error('image has no size');
   const plan = planSample(meta.width, meta.height, index, augment, options);
+  const from = plan.crop ?? { width: meta.width, height: meta.height };
+  const to = plan.crop ? { width: size, height: size } : resizeShorterSide(meta.width, meta.height, resize);
+  if (to.width > from.width || to.height > from.height) {
+    // libvips places upsampled pixels half an output pixel away from Pillow's (and so
+    // torchvision's) centres: up to 130 of 255 levels at edges. Enlarging uses Pillow's own
+    // arithmetic instead; shrinking stays on libvips, within 6 levels of Pillow.
+    let decoded = sharp(input, { failOn: 'warning' });
+    if (plan.crop) decoded = decoded.extract(plan.crop);
+    const { data, info } = await decoded
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
+    const scaled = resizeBilinear(data, info.width, info.height, to.width, to.height);
+    const box = plan.crop
+      ? { left: 0, top: 0, width: size, height: size }
+      : centerCropBox(to.width, to.height, size);
+    const rgb = new Uint8Array(size * size * 3);
+    for (let y = 0; y < size; y++) {
+      const start = ((y + box.top) * to.width + box.left) * 3;
+      rgb.set(scaled.subarray(start, start + size * 3), y * size * 3);
+    }
+    normalizeInto(rgb, size, plan.flip, out, offset, mean, std);
+    return plan;
+  }
   let image = sharp(input, { failOn: 'warning' });
   if (plan.crop) {
     image = image.extract(plan.crop).resize(size, size, { fit: 'fill', kernel: 'linear' });
   } else {
     // resize >= size is checked by the dataset, so the centre crop always fits.
-    const scaled = resizeShorterSide(meta.width, meta.height, options.resize ?? 256);
     image = image
-      .resize(scaled.width, scaled.height, { fit: 'fill', kernel: 'linear' })
-      .extract(centerCropBox(scaled.width, scaled.height, size));
+      .resize(to.width, to.height, { fit: 'fill', kernel: 'linear' })
+      .extract(centerCropBox(to.width, to.height, size));
   }
   const { data, info } = await image
     .removeAlpha()
@@ -86,21 +117,13 @@ export async function decodeInto(
       `pipeline produced ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`,
     );
   }
-  normalizeInto(
-    data,
-    size,
-    plan.flip,
-    out,
-    offset,
-    options.mean ?? IMAGENET_MEAN,
-    options.std ?? IMAGENET_STD,
-  );
+  normalizeInto(data, size, plan.flip, out, offset, mean, std);
   return plan;
 }
 
 /** (x / 255 - mean[c]) / std[c], mirrored left-right when `flip`. */
 function normalizeInto(
-  rgb: Buffer,
+  rgb: Uint8Array,
   size: number,
   flip: boolean,
   out: Float32Array,

@@ -81,7 +81,7 @@ export function fusedRanking(
  * higher-order gradient), the tape's saved tensors are freed and the tape emptied before the error
  * goes on: the backward pass they were kept for can no longer run.
  */
-function releasingTapeOnError<T>(forward: () => T): T {
+export function releasingTapeOnError<T>(forward: () => T): T {
   try {
     return forward();
   } catch (error) {
