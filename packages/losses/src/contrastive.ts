@@ -9,6 +9,7 @@ import {
   checkScoreBlock,
   labelArray,
 } from './positives';
+import { knownOptions } from './ranking';
 import type { EmbeddingLoss, Labels, LossStats, ScoreBlock } from './types';
 
 export interface ContrastiveOptions {
@@ -89,6 +90,7 @@ const MIN_SQUARED_DISTANCE = 1e-12;
  *   0): pytorch-metric-learning's default `ContrastiveLoss`.
  */
 export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
+  knownOptions(options, ['form', 'posMargin', 'negMargin', 'blockElements'], 'contrastive');
   const form = options.form ?? 'cosine';
   if (form !== 'cosine' && form !== 'pml') {
     throw new RecallkitError('BAD_OPTION', `option form must be 'cosine' or 'pml', got '${form}'`);

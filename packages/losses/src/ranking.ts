@@ -27,6 +27,24 @@ export function clipKs(spec: RankingSpec, columns: number, warn: (message: strin
   return clipped;
 }
 
+/** Throws BAD_OPTION naming an option `name` does not know, with the ones it does. */
+export function knownOptions(options: object, known: readonly string[], name: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new RecallkitError('BAD_OPTION', `${name}: unknown option '${key}' (known: ${known.join(', ')})`);
+    }
+  }
+}
+
+/** The options every ranking loss takes (`RankingLossOptions`). */
+export const RANKING_OPTIONS = [
+  'implementation',
+  'normalize',
+  'threads',
+  'blockElements',
+  'onStats',
+] as const;
+
 export function positiveNumber(value: unknown, option: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new RecallkitError('BAD_OPTION', `option ${option} must be a positive finite number, got ${value}`);

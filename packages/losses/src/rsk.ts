@@ -1,5 +1,5 @@
 import { RecallkitError } from '@recallkit/core';
-import { positiveNumber } from './ranking';
+import { knownOptions, positiveNumber, RANKING_OPTIONS } from './ranking';
 import { type RankingLossOptions, rankingLoss } from './ranking-loss';
 import type { EmbeddingLoss } from './types';
 
@@ -25,6 +25,11 @@ export interface RecallAtKOptions extends RankingLossOptions {
  * the loss is the mean of loss_q over the queries that have a positive.
  */
 export function recallAtKSurrogate(options: RecallAtKOptions = {}): EmbeddingLoss {
+  knownOptions(
+    options,
+    ['k', 'tauRank', 'tauK', 'includeQueryInRank', ...RANKING_OPTIONS],
+    'recallAtKSurrogate',
+  );
   const ks = Array.isArray(options.k) ? options.k : [options.k ?? [1, 2, 4, 8, 16]].flat();
   if (ks.length === 0 || ks.some((k) => !Number.isInteger(k) || k < 1)) {
     throw new RecallkitError('BAD_OPTION', `option k must hold positive integers, got [${ks}]`);

@@ -1,4 +1,4 @@
-import { positiveNumber } from './ranking';
+import { knownOptions, positiveNumber, RANKING_OPTIONS } from './ranking';
 import { type RankingLossOptions, rankingLoss } from './ranking-loss';
 import type { EmbeddingLoss } from './types';
 
@@ -19,6 +19,7 @@ export interface SmoothAPOptions extends RankingLossOptions {
  * AP_q = mean_{a in A} R_pos(a) / R_all(a); the loss is 1 - mean AP_q over queries with a positive.
  */
 export function smoothAP(options: SmoothAPOptions = {}): EmbeddingLoss {
+  knownOptions(options, ['tau', 'queryAsPositive', ...RANKING_OPTIONS], 'smoothAP');
   return rankingLoss(
     'smoothap',
     {

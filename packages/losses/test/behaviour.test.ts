@@ -136,6 +136,20 @@ describe('bad input gets a clear error', () => {
     expect(thrown(() => smoothAP({ tau: -1 })).code).toBe('BAD_OPTION');
     expect(thrown(() => contrastive({ posMargin: 2 })).code).toBe('BAD_OPTION');
   });
+
+  it('names an unknown option and lists the known ones', () => {
+    const cases: [() => unknown, string, string][] = [
+      [() => recallAtKSurrogate({ tauRnk: 0.1 } as never), 'tauRnk', 'tauRank'],
+      [() => smoothAP({ temperature: 0.1 } as never), 'temperature', 'queryAsPositive'],
+      [() => contrastive({ margin: 0.5 } as never), 'margin', 'negMargin'],
+    ];
+    for (const [make, unknown, listed] of cases) {
+      const error = thrown(make);
+      expect(error.code).toBe('BAD_OPTION');
+      expect(error.message).toContain(`unknown option '${unknown}'`);
+      expect(error.message).toContain(listed);
+    }
+  });
 });
 
 describe('degenerate embeddings are named', () => {
