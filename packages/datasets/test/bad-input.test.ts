@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useBackend } from '@recallkit/core';
 import { beforeAll, expect } from 'vitest';
+import { type BadInputCase, badInputSuite } from '../../../tools/test/bad-input-table';
 import {
   cars196,
   cub200,
@@ -19,7 +20,6 @@ import {
   stanfordOnlineProducts,
   vehicleId,
 } from '../src/index';
-import { type BadInputCase, badInputSuite } from './bad-input-table';
 import { tempRoot, writeImage, writeText } from './helpers';
 
 const root = tempRoot('bad-input');

@@ -7,8 +7,13 @@ import { tf, useBackend } from '@recallkit/core';
 import { recallAtKSurrogate, terminateWorkers } from '@recallkit/losses';
 import { simix } from '@recallkit/mixup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checksumOf,
+  float32FromBase64,
+  type LargeCase,
+  largeCaseInput,
+} from '../../../tools/test/large-reference';
 import { chunkedGradients } from '../src/index';
-import { checksumOf, float32FromBase64, type LargeCase, largeCaseInput } from './large-reference';
 
 interface ChunkedCase extends LargeCase {
   simix: boolean;

@@ -1,8 +1,8 @@
 // evaluate and createIndex given bad input: a named error or a defined behaviour (docs/bad-input.md).
 import { tf, useBackend } from '@recallkit/core';
 import { beforeAll, expect } from 'vitest';
+import { type BadInputCase, badInputSuite } from '../../../tools/test/bad-input-table';
 import { createIndex, type EvaluationResult, evaluate } from '../src/index';
-import { type BadInputCase, badInputSuite } from './bad-input-table';
 
 beforeAll(async () => {
   await useBackend('wasm');

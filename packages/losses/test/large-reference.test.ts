@@ -5,8 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { tf, useBackend } from '@recallkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checksumOf,
+  float32FromBase64,
+  type LargeCase,
+  largeCaseInput,
+} from '../../../tools/test/large-reference';
 import { type RecallAtKOptions, recallAtKSurrogate, terminateWorkers } from '../src/index';
-import { checksumOf, float32FromBase64, type LargeCase, largeCaseInput } from './large-reference';
 
 interface RefCase extends LargeCase {
   loss: number;

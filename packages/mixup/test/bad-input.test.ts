@@ -2,8 +2,8 @@
 import { tf, useBackend } from '@recallkit/core';
 import { contrastive, recallAtKSurrogate } from '@recallkit/losses';
 import { beforeAll, expect } from 'vitest';
+import { type BadInputCase, badInputSuite } from '../../../tools/test/bad-input-table';
 import { simix } from '../src/index';
-import { type BadInputCase, badInputSuite } from './bad-input-table';
 
 beforeAll(async () => {
   await useBackend('wasm');

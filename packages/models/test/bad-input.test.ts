@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, useBackend } from '@recallkit/core';
 import { beforeAll, expect } from 'vitest';
+import { type BadInputCase, badInputSuite } from '../../../tools/test/bad-input-table';
 import {
   embedDataset,
   embeddingHead,
@@ -15,7 +16,6 @@ import {
   readSafetensors,
   smallCnn,
 } from '../src/index';
-import { type BadInputCase, badInputSuite } from './bad-input-table';
 
 const root = mkdtempSync(join(tmpdir(), 'recallkit-models-bad-input-'));
 

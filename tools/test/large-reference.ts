@@ -1,6 +1,6 @@
 /**
- * Inputs of the large reference cases (fixtures/large_ref.json, made by fixtures/large_gen.py with
- * the authors' code): the embeddings are not stored but drawn here exactly as large_gen.py draws
+ * Inputs of the large reference cases (packages/losses/test/fixtures/large_ref.json, made by
+ * large_gen.py there with the authors' code): the embeddings are not stored but drawn here exactly as large_gen.py draws
  * them (a 32-bit xorshift, then only IEEE double +, *, / and sqrt in the same order, rounded to
  * float32), so both sides see the same bits; each case's checksum confirms it.
  */
