@@ -2,6 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
+/** `<file>.<pid>.<hex>.tmp`: the temporary file of a `writeFileAtomic` of `file` by process `pid`. */
+const TEMPORARY = /^(.*)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * The target and the writing process of a temporary file name of `writeFileAtomic`, or undefined
+ * for any other name: what a cleanup needs to tell an interrupted write from one in progress.
+ */
+export function atomicTemporary(name: string): { target: string; pid: number } | undefined {
+  const match = TEMPORARY.exec(name);
+  return match ? { target: match[1] as string, pid: Number(match[2]) } : undefined;
+}
+
 /**
  * Writes a file atomically: the parts go to a temporary file in the same folder, which is flushed
  * to disk and renamed over the target, and the folder is synced so the rename itself survives a

@@ -1,4 +1,4 @@
-export { writeFileAtomic } from './atomic';
+export { atomicTemporary, writeFileAtomic } from './atomic';
 export {
   type BackendDescription,
   type BackendName,

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../src/index';
+import { atomicTemporary, writeFileAtomic } from '../src/index';
 
 describe('writeFileAtomic', () => {
   it('writes text and byte parts in order, creating the folder', async () => {
@@ -23,5 +23,17 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(file, bad)).rejects.toThrow();
     expect(readFileSync(file, 'utf8')).toBe('previous');
     expect(readdirSync(dir)).toEqual(['report.json']);
+  });
+});
+
+describe('atomicTemporary', () => {
+  it('reads the target and the writer from a temporary name, and nothing from other names', () => {
+    expect(atomicTemporary('step-000000004.ckpt.4242.0a1b2c3d.tmp')).toEqual({
+      target: 'step-000000004.ckpt',
+      pid: 4242,
+    });
+    expect(atomicTemporary('notes.txt.tmp')).toBeUndefined();
+    expect(atomicTemporary('step-000000002.ckpt.tmp-1234')).toBeUndefined();
+    expect(atomicTemporary('out.bin.12.XYZ.tmp')).toBeUndefined();
   });
 });

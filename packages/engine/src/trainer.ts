@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createRng, RecallkitError, type Rng, type RngState, restoreRng, tf } from '@recallkit/core';
+import {
+  atomicTemporary,
+  createRng,
+  RecallkitError,
+  type Rng,
+  type RngState,
+  restoreRng,
+  tf,
+} from '@recallkit/core';
 import {
   type CheckpointContents,
   peekCheckpointMeta,
@@ -495,8 +503,9 @@ async function removeTemporaries(dir: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   const orphans = names.filter((n) => {
     if (n.includes('.ckpt.tmp-')) return true;
-    const match = /\.ckpt\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
-    return match !== null && !runningElsewhere(Number(match[1]));
+    const temporary = atomicTemporary(n);
+    if (!temporary?.target.endsWith('.ckpt')) return false;
+    return !runningElsewhere(temporary.pid);
   });
   await Promise.all(orphans.map((n) => fs.rm(path.join(dir, n), { force: true })));
 }
