@@ -12,11 +12,6 @@ import { availableParallelism, loadavg } from 'node:os';
 import { type BackendName, backendNames, describeBackend, tf, useBackend } from '@recallkit/core';
 import { randn, smallCnn } from './cnn';
 
-const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const BATCH = Number(option('--batch') ?? 400);
 /** wasm thread counts to measure (default: 1 and every core). */
 const THREADS = (option('--threads') ?? [...new Set([1, availableParallelism()])].join(','))
@@ -105,6 +100,8 @@ mm = timeit(lambda: a @ b)
 print(json.dumps({"torch": torch.__version__, "matmul_gflops": 2 * n**3 / mm / 1e9,
                   "forward": B / timeit(forward), "step": B / timeit(step)}))
 `;
+
+import { option } from '../args';
 
 interface Row {
   backend: string;

@@ -13,13 +13,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { describeBackend, tf, useBackend } from '@recallkit/core';
+import { option } from '../args';
 import { randn, smallCnn } from './cnn';
 
-const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const BATCH = Number(option('--batch') ?? 400);
 const THREADS = (option('--threads') ?? [...new Set([1, availableParallelism()])].join(','))
   .split(',')
