@@ -180,8 +180,11 @@ export function registerBuiltins(registry: Registry = sharedRegistry): Registry 
     create: async ({ testSize, checkImages, ...o }) => {
       if (testSize !== 'all') return checked(vehicleId({ ...o, testSize }), checkImages);
       const small = await checked(vehicleId({ ...o, testSize: 800 }), checkImages);
-      const further = async (size: 1600 | 2400) =>
-        (await checked(vehicleId({ ...o, testSize: size }), checkImages)).test;
+      // Only the further test lists are checked: their training split is the one checked above.
+      const further = async (size: 1600 | 2400) => {
+        const { test } = vehicleId({ ...o, testSize: size });
+        return checkImages ? test.withoutBadImages() : test;
+      };
       return { ...small, testSets: { medium: await further(1600), large: await further(2400) } };
     },
     aliases: ['vehicleid'],
