@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { RecallkitError, tf } from '@recallkit/core';
 import sharp from 'sharp';
 import { type AugmentContext, checkIndices, type Dataset, remapLabels } from './dataset';
-import { decodeInto, type PipelineOptions } from './image/pipeline';
+import { decodeInto, type PipelineOptions, pipelineSize } from './image/pipeline';
 
 /** An image that could not be read or decoded. */
 export interface BadImage {
@@ -111,14 +111,7 @@ export class ImageDataset implements Dataset {
     this.concurrency = options.concurrency ?? 4;
     this.pipeline = options.pipeline ?? {};
     this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'RecallkitWarning'));
-    const size = this.pipeline.size ?? 224;
-    const resize = this.pipeline.resize ?? 256;
-    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
-      throw new RecallkitError(
-        'PIPELINE_OPTION',
-        `${name}: need integers resize (${resize}) >= size (${size}) >= 1`,
-      );
-    }
+    const size = pipelineSize(name, this.pipeline);
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
       throw new RecallkitError('PIPELINE_OPTION', `${name}: concurrency must be a positive integer`);
     }

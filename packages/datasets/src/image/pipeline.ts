@@ -6,6 +6,7 @@
  * Every random choice comes from keyedRng(seed, 'augment', epoch, sampleIndex), so any sample of
  * any step can be recomputed.
  */
+import { RecallkitError } from '@recallkit/core';
 import sharp from 'sharp';
 import type { AugmentContext } from '../dataset';
 import { keyedRng } from '../rng';
@@ -37,6 +38,19 @@ export interface SamplePlan {
   /** Crop in source pixels, then resized to size x size (training), or null (evaluation). */
   crop: Box | null;
   flip: boolean;
+}
+
+/** The side of the square images `pipeline` gives (its `size`); throws unless resize >= size >= 1. */
+export function pipelineSize(name: string, pipeline: PipelineOptions): number {
+  const size = pipeline.size ?? 224;
+  const resize = pipeline.resize ?? 256;
+  if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
+    throw new RecallkitError(
+      'PIPELINE_OPTION',
+      `${name}: need integers resize (${resize}) >= size (${size}) >= 1`,
+    );
+  }
+  return size;
 }
 
 /** Plans a training sample (random crop and flip) or, without `augment`, an evaluation sample. */

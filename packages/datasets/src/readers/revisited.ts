@@ -16,7 +16,7 @@ import { Parser } from 'pickleparser';
 import sharp from 'sharp';
 import { type AugmentContext, checkIndices, type Dataset } from '../dataset';
 import { type Box, pyRound } from '../image/geometry';
-import { decodeInto, type PipelineOptions } from '../image/pipeline';
+import { decodeInto, type PipelineOptions, pipelineSize } from '../image/pipeline';
 import { ImageDataset, type ImageDatasetOptions } from '../image-dataset';
 import { requirePath } from './layout';
 
@@ -180,14 +180,7 @@ export class CroppedImageDataset implements Dataset {
     this.labels = Int32Array.from({ length: files.length }, (_, i) => i);
     this.numClasses = files.length;
     this.pipeline = options.pipeline ?? {};
-    const size = this.pipeline.size ?? 224;
-    const resize = this.pipeline.resize ?? 256;
-    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
-      throw new RecallkitError(
-        'PIPELINE_OPTION',
-        `${name}: need integers resize (${resize}) >= size (${size}) >= 1`,
-      );
-    }
+    const size = pipelineSize(name, this.pipeline);
     this.sampleShape = [size, size, 3];
   }
 
