@@ -23,6 +23,7 @@ export {
   similarity,
   similarityBlocks,
 } from './similarity';
+export { releaseActiveTape, releasingTapeOnError } from './tape';
 export { assertNoTensorLeaks } from './testing';
 export { tf } from './tf';
 export { registerWasmGradientKernels, wasmGradientKernels } from './wasm-gradients';

@@ -1,4 +1,4 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { RecallkitError, releaseActiveTape, tf } from '@recallkit/core';
 import { assertChunkSafe } from './chunk-safety';
 import type { Optimizer } from './optimizers';
 
@@ -91,7 +91,7 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
     upstream = grad as tf.Tensor2D;
   } catch (error) {
     embeddings.dispose();
-    releaseAbandonedTape();
+    releaseActiveTape(0); // the loss threw: free what its ops saved for the backward pass
     throw error;
   }
   if (!Number.isFinite(lossValue)) {
@@ -273,16 +273,4 @@ function describe(out: unknown): string {
   if (Array.isArray(out)) return `${out.length} tensors`;
   if (out instanceof tf.Tensor) return `a tensor of shape [${out.shape.join(', ')}]`;
   return 'a symbolic tensor (pass a concrete tensor)';
-}
-
-/**
- * tfjs frees the tensors that ops saved for the backward pass only when that pass runs: a loss that
- * throws inside `tf.valueAndGrad` leaves them on the abandoned tape, for good. This frees them (only
- * outside any gradient: within one, the tape is still in use).
- */
-function releaseAbandonedTape(): void {
-  const state = tf.engine().state;
-  if (state.gradientDepth !== 0 || !state.activeTape) return;
-  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
-  state.activeTape = null as unknown as typeof state.activeTape;
 }

@@ -1,7 +1,6 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { RecallkitError, releasingTapeOnError, tf } from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
-import { releasingTapeOnError } from './fused/index';
 import {
   assertFiniteRows,
   assertFloatMatrix,

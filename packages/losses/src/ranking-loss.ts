@@ -1,6 +1,6 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { RecallkitError, releasingTapeOnError, tf } from '@recallkit/core';
 import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
-import { fusedOnEmbeddings, fusedOnScores, releasingTapeOnError } from './fused/index';
+import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
 import {
   assertFiniteRows,
   assertFloatMatrix,

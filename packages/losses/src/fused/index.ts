@@ -1,4 +1,4 @@
-import { tf } from '@recallkit/core';
+import { releasingTapeOnError, tf } from '@recallkit/core';
 import { unaryCustomGrad } from '../custom-grad';
 import type { Positives } from '../positives';
 import { assertFiniteRows } from '../positives';
@@ -72,26 +72,6 @@ export function fusedRanking(
   let sum = 0;
   for (let q = 0; q < rows; q++) sum += queryLoss[q]!;
   return { loss: sum / positives.withPositives, grad, rowTouched };
-}
-
-/**
- * Runs the part of a custom-gradient forward pass that may fail. tfjs frees the tensors that earlier
- * ops saved on the gradient tape only at the end of a backward pass, so an error thrown inside
- * `tf.grad`'s forward pass leaks them; when this one throws while a tape records (and not inside a
- * higher-order gradient), the tape's saved tensors are freed and the tape emptied before the error
- * goes on: the backward pass they were kept for can no longer run.
- */
-export function releasingTapeOnError<T>(forward: () => T): T {
-  try {
-    return forward();
-  } catch (error) {
-    const state = tf.engine().state;
-    if (state.gradientDepth === 1 && state.activeTape) {
-      for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
-      state.activeTape = [];
-    }
-    throw error;
-  }
 }
 
 /** The ranking loss on a score block, with its gradient from the fused kernel. */
