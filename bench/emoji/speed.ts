@@ -3,10 +3,11 @@
  * each loss, the peer (`shared/peers/emoji_dml.py`, 2 threads) and then `recallkit train` on the
  * same experiment, the same budget, one process each, alternating. Reports training images/s
  * (the training loop only, as both sides count it) and the ratio ours / peer, with the load
- * average before and after; raw results go to bench/emoji/last-run.json.
+ * average before and after; raw results go to bench/emoji/last-run.json. With --wasm-kernels,
+ * Recallkit also trains with its native kernels off (RECALLKIT_NATIVE_KERNELS=0: XNNPACK only).
  *
  *   npm run setup && pnpm nx run-many -t build --projects='@recallkit/*'
- *   cd bench && npx tsx emoji/speed.ts [--epochs 1] [--losses rsk,smoothap,contrastive_pml,contrastive_cos]
+ *   cd bench && npx tsx emoji/speed.ts [--epochs 1] [--losses rsk,smoothap,contrastive_pml,contrastive_cos] [--wasm-kernels]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const EXPERIMENTS: Record<string, string> = {
   contrastive_cos: 'emoji-contrastive-cosine.yaml',
 };
 const LOSSES = (option('--losses') ?? Object.keys(EXPERIMENTS).join(',')).split(',');
+const WASM_KERNELS = process.argv.includes('--wasm-kernels');
 const PEER = resolve(repo, '../shared/peers/emoji_dml.py');
 const EMOJI_ROOT = join(repo, 'packages/datasets/node_modules');
 
@@ -37,7 +39,7 @@ function peer(loss: string): Record<string, unknown> {
   return lastLine(execFileSync('/usr/bin/python3', [...argv, '--threads', '2'], { encoding: 'utf8' }));
 }
 
-function ours(loss: string): Record<string, unknown> {
+function ours(loss: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const out = mkdtempSync(join(tmpdir(), 'recallkit-speed-'));
   try {
     const cli = join(repo, 'packages/cli/dist/cli.js');
@@ -47,6 +49,7 @@ function ours(loss: string): Record<string, unknown> {
       execFileSync(process.execPath, [...argv, '--out', join(out, 'run')], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
+        env,
       }),
     );
   } finally {
@@ -61,9 +64,10 @@ for (const loss of LOSSES) {
     throw new Error(`unknown loss '${loss}' (known: ${Object.keys(EXPERIMENTS).join(', ')})`);
   const p = peer(loss);
   const o = ours(loss);
+  const w = WASM_KERNELS ? ours(loss, { ...process.env, RECALLKIT_NATIVE_KERNELS: '0' }) : undefined;
   const peerSpeed = Number(p['images_per_s']);
   const ourSpeed = Number(o['imagesPerSecond']);
-  rows.push({ loss, peer: p, ours: o, ratio: ourSpeed / peerSpeed });
+  rows.push({ loss, peer: p, ours: o, ratio: ourSpeed / peerSpeed, ...(w ? { wasmKernels: w } : {}) });
   console.error(`${loss}: Recallkit ${ourSpeed.toFixed(0)} img/s, peer ${peerSpeed.toFixed(0)} img/s`);
 }
 const loadAfter = loadavg()[0] as number;
@@ -74,12 +78,18 @@ writeFileSync(
 console.log(
   `epochs ${EPOCHS}, load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after\n`,
 );
-console.log('| loss | Recallkit img/s | peer img/s (2 threads) | ratio |');
-console.log('|---|---:|---:|---:|');
+const wasmHeader = WASM_KERNELS ? ' XNNPACK only img/s | ratio |' : '';
+console.log(`| loss | Recallkit img/s | peer img/s (2 threads) | ratio |${wasmHeader}`);
+console.log(`|---|---:|---:|---:|${WASM_KERNELS ? '---:|---:|' : ''}`);
 for (const r of rows) {
   const o = r['ours'] as Record<string, unknown>;
   const p = r['peer'] as Record<string, unknown>;
+  const w = r['wasmKernels'] as Record<string, unknown> | undefined;
+  const peerSpeed = Number(p['images_per_s']);
+  const wasmCells = w
+    ? ` ${Number(w['imagesPerSecond']).toFixed(0)} | ${(Number(w['imagesPerSecond']) / peerSpeed).toFixed(2)} |`
+    : '';
   console.log(
-    `| ${r['loss']} | ${Number(o['imagesPerSecond']).toFixed(0)} | ${Number(p['images_per_s']).toFixed(0)} | ${(r['ratio'] as number).toFixed(2)} |`,
+    `| ${r['loss']} | ${Number(o['imagesPerSecond']).toFixed(0)} | ${peerSpeed.toFixed(0)} | ${(r['ratio'] as number).toFixed(2)} |${wasmCells}`,
   );
 }

@@ -7,6 +7,12 @@ import type { KernelBackend } from '@tensorflow/tfjs-core';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
 import {
+  describeNativeKernels,
+  type NativeKernelsState,
+  setNativeKernels,
+  setNativeKernelThreads,
+} from './wasm-native';
+import {
   createThreadedWasmBackend,
   maxWasmThreads,
   resolveWasmThreads,
@@ -39,6 +45,11 @@ export interface BackendDescription {
   threads?: number;
   /** wasm only: why fewer threads run than were asked for, when they do. */
   threadsNote?: string;
+  /**
+   * wasm only: the kernels computed natively by @recallkit/kernels-linux-x64 (OpenBLAS) instead of
+   * in wasm, or why none are.
+   */
+  nativeKernels?: NativeKernelsState;
   versions: Record<string, string>;
   /** Backends skipped by automatic selection and why. */
   skipped: Array<{ backend: BackendName; reason: string }>;
@@ -161,6 +172,7 @@ async function wasmFactory(): Promise<KernelBackend> {
   pendingThreads = undefined;
   pendingOverrides = undefined;
   const threads = Math.min(requested, maxWasmThreads);
+  setNativeKernelThreads(requested);
   let note =
     requested > threads
       ? `asked for ${requested}; the threaded wasm binary runs at most ${maxWasmThreads}`
@@ -267,6 +279,11 @@ export interface UseBackendOptions {
    * `os.availableParallelism()`; at most 8). 1 runs tfjs's single-threaded SIMD build.
    */
   threads?: number;
+  /**
+   * wasm: compute convolutions and the max-pool gradient with @recallkit/kernels-linux-x64
+   * (OpenBLAS) where it is installed (default true, or false when RECALLKIT_NATIVE_KERNELS=0).
+   */
+  nativeKernels?: boolean;
   /** @internal replaces `import()` of the native packages (tests). */
   importer?: Importer;
   /** @internal test hooks of the threaded wasm start. */
@@ -292,6 +309,7 @@ export async function useBackend(name?: BackendName, options: UseBackendOptions 
         : undefined;
   // Resolved first: a bad RECALLKIT_THREADS fails at once rather than as a skipped backend.
   const threads = wanted === undefined || wanted === 'wasm' ? resolveWasmThreads(options.threads) : 1;
+  if (options.nativeKernels !== undefined) setNativeKernels(options.nativeKernels);
   if (wanted !== undefined) {
     await activate(wanted, importer, threads, options.wasmOverrides);
     return wanted;
@@ -348,6 +366,7 @@ export function describeBackend(): BackendDescription {
         // not initialised by tfjs either
       }
     }
+    description.nativeKernels = describeNativeKernels();
   } else if (tfBackend === 'tensorflow' && loadedNative !== undefined) {
     description.package = nativePackages[loadedNative.name];
     Object.assign(versions, loadedNative.versions);

@@ -35,6 +35,7 @@ import type {
 import { RecallkitError } from './errors';
 import { tf } from './tf';
 import { type KernelArgs, maxPoolGrad, sliceLeading } from './wasm-heap';
+import { preferNative } from './wasm-native';
 
 type Pair = [number, number];
 
@@ -479,12 +480,12 @@ function wrapWasmKernel(kernelName: string, wrap: (original: KernelConfig) => Ke
 
 /** Kernels wasm replaces: its own versions are correct but far slower. */
 const replacements: Array<[string, KernelFn]> = [
-  [tf.Conv2DBackpropInput, conv2DBackpropInput],
-  [tf.MaxPoolGrad, maxPoolGrad],
+  [tf.Conv2DBackpropInput, preferNative(tf.Conv2DBackpropInput, conv2DBackpropInput)],
+  [tf.MaxPoolGrad, preferNative(tf.MaxPoolGrad, maxPoolGrad)],
 ];
 
 const kernels: Array<[string, KernelFn]> = [
-  [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
+  [tf.Conv2DBackpropFilter, preferNative(tf.Conv2DBackpropFilter, conv2DBackpropFilter)],
   [tf.DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter],
   [tf.DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput],
   [tf.UnsortedSegmentSum, unsortedSegmentSum],
@@ -492,6 +493,7 @@ const kernels: Array<[string, KernelFn]> = [
 
 /** wasm kernels kept for the cases they do fast, wrapped for the ones they do slowly. */
 const wrappers: Array<[string, (original: KernelConfig) => KernelFn]> = [
+  [tf.Conv2D, (original) => preferNative(tf.Conv2D, (args) => callKernel(original, args))],
   [tf.BatchMatMul, withExplicitTransposes],
   [tf._FusedMatMul, withExplicitTransposes],
   [tf.Sum, withLeadingAxesAsPooling],

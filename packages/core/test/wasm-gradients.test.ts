@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertNoTensorLeaks,
   createRng,
@@ -7,6 +7,7 @@ import {
   useBackend,
   wasmGradientKernels,
 } from '../src/index';
+import { setNativeKernels } from '../src/wasm-native';
 
 type Attrs = Record<string, unknown>;
 type Inputs = Record<string, { shape: number[]; dtype?: 'float32' | 'int32'; values: ArrayLike<number> }>;
@@ -98,7 +99,19 @@ function label(k: ConvCase) {
   return `n${k.n} ${k.h}x${k.w}x${k.c} f${k.f} out${k.out} s${k.strides} ${k.pad} d${k.dilations ?? [1, 1]}`;
 }
 
-describe('wasm gradient kernels match cpu', () => {
+/**
+ * Both implementations of the convolution and max-pool kernels: @recallkit/kernels-linux-x64's
+ * (where it is built; wasm-native.test.ts checks that it is) and the wasm compositions.
+ */
+const implementations = ['native', 'wasm'] as const;
+
+function useImplementation(implementation: (typeof implementations)[number]): void {
+  beforeAll(() => setNativeKernels(implementation === 'native'));
+  afterAll(() => setNativeKernels(true));
+}
+
+describe.each(implementations)('wasm gradient kernels match cpu (%s kernels)', (implementation) => {
+  useImplementation(implementation);
   it.each(convCases)('Conv2DBackpropFilter $n $h $w $c $strides $pad', async (k) => {
     const filterShape = [k.f[0], k.f[1], k.c, k.out] as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo([k.n, k.h, k.w, k.c], filterShape, k.strides, 1, k.pad);
@@ -288,61 +301,65 @@ function maxPoolReference(x: Float32Array, k: PoolCase) {
   return { info, out };
 }
 
-describe('MaxPoolGrad (replaced on wasm) matches cpu', () => {
-  it.each(poolCases)('$n $h $w $c f$f s$strides $pad, distinct and tied values', async (k) => {
-    const xShape = [k.n, k.h, k.w, k.c];
-    for (const values of ['distinct', 'ties'] as const) {
-      // Values from {0, 1, 2} put several maxima in most windows: the first one gets the gradient.
-      const x =
-        values === 'distinct'
-          ? randomValues(xShape)
-          : Float32Array.from({ length: tf.util.sizeFromShape(xShape) }, () => rng.int(3));
-      const { info, out } = maxPoolReference(x, k);
-      const err = await compare(
-        tf.MaxPoolGrad,
-        {
-          dy: { shape: info.outShape, values: randomValues(info.outShape) },
-          input: { shape: xShape, values: x },
-          output: { shape: info.outShape, values: out },
-        },
-        { filterSize: k.f, strides: k.strides, pad: k.pad },
-      );
-      expect(err, `${values} ${JSON.stringify(k)}`).toBeLessThan(1e-6);
-    }
-  });
+describe.each(implementations)(
+  'MaxPoolGrad (replaced on wasm) matches cpu (%s kernels)',
+  (implementation) => {
+    useImplementation(implementation);
+    it.each(poolCases)('$n $h $w $c f$f s$strides $pad, distinct and tied values', async (k) => {
+      const xShape = [k.n, k.h, k.w, k.c];
+      for (const values of ['distinct', 'ties'] as const) {
+        // Values from {0, 1, 2} put several maxima in most windows: the first one gets the gradient.
+        const x =
+          values === 'distinct'
+            ? randomValues(xShape)
+            : Float32Array.from({ length: tf.util.sizeFromShape(xShape) }, () => rng.int(3));
+        const { info, out } = maxPoolReference(x, k);
+        const err = await compare(
+          tf.MaxPoolGrad,
+          {
+            dy: { shape: info.outShape, values: randomValues(info.outShape) },
+            input: { shape: xShape, values: x },
+            output: { shape: info.outShape, values: out },
+          },
+          { filterSize: k.f, strides: k.strides, pad: k.pad },
+        );
+        expect(err, `${values} ${JSON.stringify(k)}`).toBeLessThan(1e-6);
+      }
+    });
 
-  it('a hand-worked case: ties, -Infinity and NaN', async () => {
-    await useBackend('wasm');
-    // One 2 x 4 image, two 2 x 2 windows: [[3, 1], [3, 2]] (tie: the first 3 wins) and
-    // [[-inf, NaN], [-inf, -inf]] (no maximum: no gradient).
-    const x = tf.tensor4d([3, 1, -Infinity, Number.NaN, 3, 2, -Infinity, -Infinity], [1, 2, 4, 1]);
-    const dy = tf.tensor4d([10, 20], [1, 1, 2, 1]);
-    const dx = tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: dy }, {
-      filterSize: [2, 2],
-      strides: [2, 2],
-      pad: 'valid',
-    } as never) as tf.Tensor;
-    expect(Array.from(await dx.data())).toEqual([10, 0, 0, 0, 0, 0, 0, 0]);
-    tf.dispose([x, dy, dx]);
-  });
+    it('a hand-worked case: ties, -Infinity and NaN', async () => {
+      await useBackend('wasm');
+      // One 2 x 4 image, two 2 x 2 windows: [[3, 1], [3, 2]] (tie: the first 3 wins) and
+      // [[-inf, NaN], [-inf, -inf]] (no maximum: no gradient).
+      const x = tf.tensor4d([3, 1, -Infinity, Number.NaN, 3, 2, -Infinity, -Infinity], [1, 2, 4, 1]);
+      const dy = tf.tensor4d([10, 20], [1, 1, 2, 1]);
+      const dx = tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: dy }, {
+        filterSize: [2, 2],
+        strides: [2, 2],
+        pad: 'valid',
+      } as never) as tf.Tensor;
+      expect(Array.from(await dx.data())).toEqual([10, 0, 0, 0, 0, 0, 0, 0]);
+      tf.dispose([x, dy, dx]);
+    });
 
-  it('tf.grad of maxPool matches cpu (the gradient path calls the kernel)', async () => {
-    const x = randomValues([2, 8, 8, 3]);
-    const w = randomValues([2, 4, 4, 3]);
-    const gradOn = async (backend: 'cpu' | 'wasm') => {
-      await useBackend(backend);
-      const xt = tf.tensor4d(x, [2, 8, 8, 3]);
-      const wt = tf.tensor4d(w, [2, 4, 4, 3]);
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'), wt)))(
-        xt,
-      );
-      const values = await g.data();
-      tf.dispose([xt, wt, g]);
-      return values;
-    };
-    expect(relativeError(await gradOn('wasm'), await gradOn('cpu'))).toBeLessThan(1e-6);
-  });
-});
+    it('tf.grad of maxPool matches cpu (the gradient path calls the kernel)', async () => {
+      const x = randomValues([2, 8, 8, 3]);
+      const w = randomValues([2, 4, 4, 3]);
+      const gradOn = async (backend: 'cpu' | 'wasm') => {
+        await useBackend(backend);
+        const xt = tf.tensor4d(x, [2, 8, 8, 3]);
+        const wt = tf.tensor4d(w, [2, 4, 4, 3]);
+        const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'), wt)))(
+          xt,
+        );
+        const values = await g.data();
+        tf.dispose([xt, wt, g]);
+        return values;
+      };
+      expect(relativeError(await gradOn('wasm'), await gradOn('cpu'))).toBeLessThan(1e-6);
+    });
+  },
+);
 
 describe('Sum over leading axes (pooled on wasm) matches cpu', () => {
   it.each([

@@ -1,0 +1,264 @@
+/**
+ * Native kernels for `wasm`: convolution, its two gradients and the max-pool gradient computed by
+ * `@recallkit/kernels-linux-x64` (im2col + OpenBLAS sgemm, an optional dependency installed on Linux
+ * x64) directly on the wasm heap, through typed-array views (no copy). wasm's 128-bit SIMD gives
+ * XNNPACK about a third of what OpenBLAS does per core, and these kernels are most of a conv net's
+ * training step. Where the package is absent, turned off (RECALLKIT_NATIVE_KERNELS=0 or
+ * `useBackend('wasm', { nativeKernels: false })`), or a case is not one it handles (channels-first,
+ * another dtype, an empty tensor), the wasm kernels run as before.
+ */
+import { createRequire } from 'node:module';
+import type {
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  KernelBackend,
+  MaxPoolGradAttrs,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { tf } from './tf';
+import type { KernelArgs } from './wasm-heap';
+
+/** The API of `@recallkit/kernels-linux-x64`. */
+interface NativeKernelsAddon {
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, dims: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  setThreads(threads: number): void;
+  threads(): number;
+  blas(): string;
+}
+
+export const nativeKernelsPackage = '@recallkit/kernels-linux-x64';
+
+/** Which kernels run natively, on what, or why none do. */
+export interface NativeKernelsState {
+  /** The kernels `wasm` runs natively now. */
+  kernels: readonly string[];
+  /** The BLAS the package was built with and the CPU kernel it picked, when loaded. */
+  blas?: string;
+  /** The BLAS's threads, when loaded. */
+  threads?: number;
+  /** Why no kernel runs natively, when none does. */
+  note?: string;
+}
+
+const handled = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPoolGrad] as const;
+
+let addon: NativeKernelsAddon | undefined;
+let loadError: string | undefined;
+let loaded = false;
+let blasThreads: number | undefined;
+let enabled = process.env['RECALLKIT_NATIVE_KERNELS']?.trim() !== '0';
+
+function load(): NativeKernelsAddon | undefined {
+  if (!loaded) {
+    loaded = true;
+    try {
+      addon = createRequire(import.meta.url)(nativeKernelsPackage) as NativeKernelsAddon;
+      if (blasThreads !== undefined) addon.setThreads(blasThreads);
+    } catch (error) {
+      const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+      loadError =
+        (error as { code?: string }).code === 'MODULE_NOT_FOUND' && message.includes(nativeKernelsPackage)
+          ? `${nativeKernelsPackage} is not installed (it installs with @recallkit/core on Linux x64 with glibc)`
+          : `${nativeKernelsPackage} did not load: ${message}`;
+    }
+  }
+  return addon;
+}
+
+function active(): NativeKernelsAddon | undefined {
+  return enabled ? load() : undefined;
+}
+
+/** Turns the native kernels on or off (they are on when the package loads, unless RECALLKIT_NATIVE_KERNELS=0). */
+export function setNativeKernels(on: boolean): void {
+  enabled = on;
+}
+
+/** Sets the BLAS's threads (the wasm backend's thread count), now or when the package loads. */
+export function setNativeKernelThreads(threads: number): void {
+  blasThreads = threads;
+  addon?.setThreads(threads);
+}
+
+export function describeNativeKernels(): NativeKernelsState {
+  if (!enabled)
+    return { kernels: [], note: 'turned off (RECALLKIT_NATIVE_KERNELS=0 or nativeKernels: false)' };
+  const native = load();
+  if (native === undefined) return { kernels: [], note: loadError ?? 'not loaded' };
+  return { kernels: handled, blas: native.blas(), threads: native.threads() };
+}
+
+/** A Conv2DInfo (or Pool2DInfo) as the addon's geometry. */
+function geometry(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.of(
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  );
+}
+
+interface WasmHeap {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+}
+
+/** Whether the addon takes this case: NHWC float32 with no empty axis. */
+function takes(
+  info: tf.backend_util.Conv2DInfo,
+  dataFormat: string | undefined,
+  tensors: TensorInfo[],
+): boolean {
+  return (
+    (dataFormat === undefined || dataFormat === 'NHWC') &&
+    tensors.every((t) => t.dtype === 'float32') &&
+    [
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.outChannels,
+    ].every((n) => n > 0)
+  );
+}
+
+/**
+ * Runs `compute` into a new output of `shape`. The output is allocated before the views are taken:
+ * a growing heap detaches views taken earlier.
+ */
+function intoNewOutput(
+  backend: unknown,
+  shape: number[],
+  inputs: [TensorInfo, TensorInfo],
+  compute: (a: Float32Array, b: Float32Array, out: Float32Array) => void,
+): TensorInfo {
+  const heap = backend as WasmHeap & KernelBackend;
+  const out = heap.makeOutput(shape, 'float32');
+  compute(
+    heap.typedArrayFromHeap(inputs[0]),
+    heap.typedArrayFromHeap(inputs[1]),
+    heap.typedArrayFromHeap(out),
+  );
+  return out;
+}
+
+type KernelFn = (args: KernelArgs) => TensorInfo;
+
+function conv2d(native: NativeKernelsAddon, { inputs, attrs, backend }: KernelArgs): TensorInfo | undefined {
+  const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
+  );
+  if (!takes(info, dataFormat, [x, filter])) return undefined;
+  return intoNewOutput(backend, info.outShape, [x, filter], (a, b, y) =>
+    native.conv2d(a, b, y, geometry(info)),
+  );
+}
+
+function conv2dBackpropInput(
+  native: NativeKernelsAddon,
+  { inputs, attrs, backend }: KernelArgs,
+): TensorInfo | undefined {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+    attrs as unknown as Conv2DBackpropInputAttrs;
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  if (!takes(info, dataFormat, [dy, filter])) return undefined;
+  return intoNewOutput(backend, [...inputShape], [dy, filter], (a, b, dx) =>
+    native.conv2dBackpropInput(a, b, dx, geometry(info)),
+  );
+}
+
+function conv2dBackpropFilter(
+  native: NativeKernelsAddon,
+  { inputs, attrs, backend }: KernelArgs,
+): TensorInfo | undefined {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  if (!takes(info, dataFormat, [x, dy])) return undefined;
+  return intoNewOutput(backend, [...filterShape], [x, dy], (a, b, dw) =>
+    native.conv2dBackpropFilter(a, b, dw, geometry(info)),
+  );
+}
+
+function maxPoolGrad(
+  native: NativeKernelsAddon,
+  { inputs, attrs, backend }: KernelArgs,
+): TensorInfo | undefined {
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  if (!takes(info, 'NHWC', [dy, input])) return undefined;
+  return intoNewOutput(backend, [...input.shape], [input, dy], (x, d, dx) =>
+    native.maxPoolGrad(x, d, dx, geometry(info)),
+  );
+}
+
+const native: Record<
+  (typeof handled)[number],
+  (addon: NativeKernelsAddon, args: KernelArgs) => TensorInfo | undefined
+> = {
+  [tf.Conv2D]: conv2d,
+  [tf.Conv2DBackpropInput]: conv2dBackpropInput,
+  [tf.Conv2DBackpropFilter]: conv2dBackpropFilter,
+  [tf.MaxPoolGrad]: maxPoolGrad,
+};
+
+/** `kernelName` natively where the addon is on and takes the case, else `fallback`. */
+export function preferNative(kernelName: (typeof handled)[number], fallback: KernelFn): KernelFn {
+  const run = native[kernelName];
+  return (args) => {
+    const addonNow = active();
+    return (addonNow !== undefined ? run(addonNow, args) : undefined) ?? fallback(args);
+  };
+}

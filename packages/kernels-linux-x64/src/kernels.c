@@ -1,0 +1,340 @@
+/*
+ * Convolution (NHWC) and its two gradients as im2col + OpenBLAS sgemm, and the max-pool gradient,
+ * on Float32Arrays: the views @recallkit/core takes of tfjs-backend-wasm's heap, read and written
+ * in place. Every function checks the lengths of its arrays against the shape it is given.
+ *
+ * Geometry (`dims`, an Int32Array, tfjs's Conv2DInfo in this order):
+ *   batch, inH, inW, inC, outH, outW, outC, filterH, filterW, strideH, strideW, dilationH,
+ *   dilationW, padTop, padLeft
+ * Layouts: x [batch, inH, inW, inC], filter [filterH, filterW, inC, outC], y [batch, outH, outW, outC].
+ * The im2col matrix has a row per output pixel and a column per (fy, fx, ci): the filter flattened
+ * to [filterH * filterW * inC, outC] is the other factor as it lies in memory.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int64_t batch, inH, inW, inC, outH, outW, outC, fH, fW, sH, sW, dH, dW, padT, padL;
+} Geometry;
+
+/* Floats of im2col scratch per block of images: 16 MB, so big layers stream through the cache. */
+#define COL_BLOCK_FLOATS (4 << 20)
+
+static napi_value fail(napi_env env, const char* message) {
+  napi_throw_range_error(env, "RECALLKIT_NATIVE_KERNEL", message);
+  return NULL;
+}
+
+static int floats(napi_env env, napi_value v, float** data, size_t* length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  void* raw;
+  if (napi_get_typedarray_info(env, v, &type, length, &raw, &buffer, &offset) != napi_ok ||
+      type != napi_float32_array) {
+    return 0;
+  }
+  *data = (float*)raw;
+  return 1;
+}
+
+/* Reads (arrays..., dims) and checks dims; returns the number of arrays read, or 0 after throwing. */
+static int args(napi_env env, napi_callback_info info, size_t count, float** arrays, size_t* lengths,
+                Geometry* g) {
+  napi_value argv[5];
+  size_t argc = 5;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != count + 1) {
+    fail(env, "wrong number of arguments");
+    return 0;
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (!floats(env, argv[i], &arrays[i], &lengths[i])) {
+      fail(env, "expected a Float32Array");
+      return 0;
+    }
+  }
+  napi_typedarray_type type;
+  size_t n;
+  void* raw;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, argv[count], &type, &n, &raw, &buffer, &offset) != napi_ok ||
+      type != napi_int32_array || n != 15) {
+    fail(env, "expected the geometry as an Int32Array of 15");
+    return 0;
+  }
+  const int32_t* d = (const int32_t*)raw;
+  for (int i = 0; i < 15; i++) {
+    if (d[i] < 0 || (i < 13 && d[i] == 0)) {
+      fail(env, "geometry out of range");
+      return 0;
+    }
+  }
+  *g = (Geometry){d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14]};
+  return 1;
+}
+
+static int64_t inputSize(const Geometry* g) { return g->batch * g->inH * g->inW * g->inC; }
+static int64_t outputSize(const Geometry* g) { return g->batch * g->outH * g->outW * g->outC; }
+static int64_t filterSize(const Geometry* g) { return g->fH * g->fW * g->inC * g->outC; }
+static int64_t patch(const Geometry* g) { return g->fH * g->fW * g->inC; }
+static int64_t pixels(const Geometry* g) { return g->outH * g->outW; }
+
+/* The input is its own im2col matrix: 1 x 1 filter, stride 1, no padding. */
+static int direct(const Geometry* g) {
+  return g->fH == 1 && g->fW == 1 && g->sH == 1 && g->sW == 1 && g->padT == 0 && g->padL == 0 &&
+         g->outH == g->inH && g->outW == g->inW;
+}
+
+static int64_t imagesPerBlock(const Geometry* g) {
+  int64_t per = pixels(g) * patch(g);
+  int64_t n = per > 0 ? COL_BLOCK_FLOATS / per : g->batch;
+  if (n < 1) n = 1;
+  return n < g->batch ? n : g->batch;
+}
+
+/* im2col of images [b0, b0 + n): row (b, oy, ox), column (fy, fx, ci); zero outside the input. */
+static void im2col(const Geometry* g, const float* x, int64_t b0, int64_t n, float* col) {
+  const int64_t k = patch(g);
+  for (int64_t b = 0; b < n; b++) {
+    const float* image = x + (b0 + b) * g->inH * g->inW * g->inC;
+    for (int64_t oy = 0; oy < g->outH; oy++) {
+      for (int64_t ox = 0; ox < g->outW; ox++) {
+        float* row = col + ((b * g->outH + oy) * g->outW + ox) * k;
+        for (int64_t fy = 0; fy < g->fH; fy++) {
+          const int64_t iy = oy * g->sH - g->padT + fy * g->dH;
+          float* dst = row + fy * g->fW * g->inC;
+          if (iy < 0 || iy >= g->inH) {
+            memset(dst, 0, sizeof(float) * g->fW * g->inC);
+            continue;
+          }
+          for (int64_t fx = 0; fx < g->fW; fx++) {
+            const int64_t ix = ox * g->sW - g->padL + fx * g->dW;
+            if (ix < 0 || ix >= g->inW) {
+              memset(dst + fx * g->inC, 0, sizeof(float) * g->inC);
+            } else {
+              memcpy(dst + fx * g->inC, image + (iy * g->inW + ix) * g->inC, sizeof(float) * g->inC);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: adds each column entry back to its input pixel (dx must start at zero). */
+static void col2im(const Geometry* g, const float* col, int64_t b0, int64_t n, float* dx) {
+  const int64_t k = patch(g);
+  for (int64_t b = 0; b < n; b++) {
+    float* image = dx + (b0 + b) * g->inH * g->inW * g->inC;
+    for (int64_t oy = 0; oy < g->outH; oy++) {
+      for (int64_t ox = 0; ox < g->outW; ox++) {
+        const float* row = col + ((b * g->outH + oy) * g->outW + ox) * k;
+        for (int64_t fy = 0; fy < g->fH; fy++) {
+          const int64_t iy = oy * g->sH - g->padT + fy * g->dH;
+          if (iy < 0 || iy >= g->inH) continue;
+          for (int64_t fx = 0; fx < g->fW; fx++) {
+            const int64_t ix = ox * g->sW - g->padL + fx * g->dW;
+            if (ix < 0 || ix >= g->inW) continue;
+            float* dst = image + (iy * g->inW + ix) * g->inC;
+            const float* src = row + (fy * g->fW + fx) * g->inC;
+            for (int64_t c = 0; c < g->inC; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* conv2d(x, filter, y, dims): y = x * filter. */
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  float* a[3];
+  size_t n[3];
+  Geometry g;
+  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != filterSize(&g) || (int64_t)n[2] != outputSize(&g)) {
+    return fail(env, "conv2d: array lengths do not match the geometry");
+  }
+  const float *x = a[0], *w = a[1];
+  float* y = a[2];
+  const int64_t k = patch(&g), m = pixels(&g);
+  if (direct(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.batch * m, g.outC, k, 1.0f, x, k, w, g.outC,
+                0.0f, y, g.outC);
+    return NULL;
+  }
+  const int64_t block = imagesPerBlock(&g);
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return fail(env, "conv2d: out of memory for the im2col block");
+  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
+    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
+    im2col(&g, x, b0, nb, col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * m, g.outC, k, 1.0f, col, k, w, g.outC, 0.0f,
+                y + b0 * m * g.outC, g.outC);
+  }
+  free(col);
+  return NULL;
+}
+
+/* conv2dBackpropInput(dy, filter, dx, dims): dx = the gradient of sum(dy * conv2d(x, filter)). */
+static napi_value conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  float* a[3];
+  size_t n[3];
+  Geometry g;
+  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if ((int64_t)n[0] != outputSize(&g) || (int64_t)n[1] != filterSize(&g) || (int64_t)n[2] != inputSize(&g)) {
+    return fail(env, "conv2dBackpropInput: array lengths do not match the geometry");
+  }
+  const float *dy = a[0], *w = a[1];
+  float* dx = a[2];
+  const int64_t k = patch(&g), m = pixels(&g);
+  if (direct(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.batch * m, k, g.outC, 1.0f, dy, g.outC, w, g.outC,
+                0.0f, dx, k);
+    return NULL;
+  }
+  const int64_t block = imagesPerBlock(&g);
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return fail(env, "conv2dBackpropInput: out of memory for the im2col block");
+  memset(dx, 0, sizeof(float) * inputSize(&g));
+  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
+    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * m, k, g.outC, 1.0f, dy + b0 * m * g.outC, g.outC,
+                w, g.outC, 0.0f, col, k);
+    col2im(&g, col, b0, nb, dx);
+  }
+  free(col);
+  return NULL;
+}
+
+/* conv2dBackpropFilter(x, dy, dw, dims): dw = the gradient of sum(dy * conv2d(x, filter)). */
+static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  float* a[3];
+  size_t n[3];
+  Geometry g;
+  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != outputSize(&g) || (int64_t)n[2] != filterSize(&g)) {
+    return fail(env, "conv2dBackpropFilter: array lengths do not match the geometry");
+  }
+  const float *x = a[0], *dy = a[1];
+  float* dw = a[2];
+  const int64_t k = patch(&g), m = pixels(&g);
+  if (direct(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.outC, g.batch * m, 1.0f, x, k, dy, g.outC, 0.0f,
+                dw, g.outC);
+    return NULL;
+  }
+  const int64_t block = imagesPerBlock(&g);
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return fail(env, "conv2dBackpropFilter: out of memory for the im2col block");
+  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
+    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
+    im2col(&g, x, b0, nb, col);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.outC, nb * m, 1.0f, col, k, dy + b0 * m * g.outC,
+                g.outC, b0 == 0 ? 0.0f : 1.0f, dw, g.outC);
+  }
+  free(col);
+  return NULL;
+}
+
+/*
+ * maxPoolGrad(x, dy, dx, dims): each output's dy goes to the first position (row-major within its
+ * window) holding the window's maximum, summed where windows overlap; a window of NaN or -Infinity
+ * only passes nothing (tfjs cpu's MaxPoolGrad). dims as for a convolution with outC = inC.
+ */
+static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
+  float* a[3];
+  size_t n[3];
+  Geometry g;
+  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != outputSize(&g) || (int64_t)n[2] != inputSize(&g) ||
+      g.outC != g.inC) {
+    return fail(env, "maxPoolGrad: array lengths do not match the geometry");
+  }
+  const float* x = a[0];
+  const float* d = a[1];
+  float* dx = a[2];
+  const int64_t c = g.inC;
+  memset(dx, 0, sizeof(float) * inputSize(&g));
+  for (int64_t b = 0; b < g.batch; b++) {
+    const float* image = x + b * g.inH * g.inW * c;
+    float* dImage = dx + b * g.inH * g.inW * c;
+    for (int64_t oy = 0; oy < g.outH; oy++) {
+      const int64_t r0 = oy * g.sH - g.padT;
+      const int64_t rMin = r0 > 0 ? r0 : 0, rMax = r0 + g.fH < g.inH ? r0 + g.fH : g.inH;
+      for (int64_t ox = 0; ox < g.outW; ox++, d += c) {
+        const int64_t c0 = ox * g.sW - g.padL;
+        const int64_t cMin = c0 > 0 ? c0 : 0, cMax = c0 + g.fW < g.inW ? c0 + g.fW : g.inW;
+        /* Channel by channel, so that the running maximum and its offset stay in registers. */
+        for (int64_t ch = 0; ch < c; ch++) {
+          float best = -INFINITY;
+          int64_t at = -1;
+          for (int64_t r = rMin; r < rMax; r++) {
+            for (int64_t col = cMin; col < cMax; col++) {
+              const int64_t i = (r * g.inW + col) * c + ch;
+              if (image[i] > best) {
+                best = image[i];
+                at = i;
+              }
+            }
+          }
+          if (at >= 0) dImage[at] += d[ch];
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+/* setThreads(n): OpenBLAS's thread count. */
+static napi_value setThreads(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  int32_t threads = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &threads) != napi_ok || threads < 1) {
+    return fail(env, "setThreads: expected a positive integer");
+  }
+  openblas_set_num_threads(threads);
+  return NULL;
+}
+
+/* threads(): OpenBLAS's thread count. */
+static napi_value threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_int32(env, openblas_get_num_threads(), &out);
+  return out;
+}
+
+/* The BLAS: its name, version and the CPU kernel it chose. */
+static napi_value blas(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  const struct {
+    const char* name;
+    napi_callback fn;
+  } fns[] = {{"conv2d", conv2d},
+             {"conv2dBackpropInput", conv2dBackpropInput},
+             {"conv2dBackpropFilter", conv2dBackpropFilter},
+             {"maxPoolGrad", maxPoolGrad},
+             {"setThreads", setThreads},
+             {"threads", threads},
+             {"blas", blas}};
+  for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}
