@@ -494,6 +494,7 @@ const kernels: Array<[string, KernelFn]> = [
 /** wasm kernels kept for the cases they do fast, wrapped for the ones they do slowly. */
 const wrappers: Array<[string, (original: KernelConfig) => KernelFn]> = [
   [tf.Conv2D, (original) => preferNative(tf.Conv2D, (args) => callKernel(original, args))],
+  [tf.FusedConv2D, (original) => preferNative(tf.FusedConv2D, (args) => callKernel(original, args))],
   [tf.BatchMatMul, withExplicitTransposes],
   [tf._FusedMatMul, withExplicitTransposes],
   [tf.Sum, withLeadingAxesAsPooling],

@@ -1,5 +1,5 @@
 /**
- * Native kernels for `wasm`: convolution, its two gradients and the max-pool gradient computed by
+ * Native kernels for `wasm`: convolution (plain, and fused with a bias and ReLU), its two gradients and the max-pool gradient computed by
  * `@recallkit/kernels-linux-x64` (im2col + OpenBLAS sgemm, an optional dependency installed on Linux
  * x64) directly on the wasm heap, through typed-array views (no copy). wasm's 128-bit SIMD gives
  * XNNPACK about a third of what OpenBLAS does per core, and these kernels are most of a conv net's
@@ -12,6 +12,7 @@ import type {
   Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
   KernelBackend,
   MaxPoolGradAttrs,
   TensorInfo,
@@ -21,7 +22,14 @@ import type { KernelArgs } from './wasm-heap';
 
 /** The API of `@recallkit/kernels-linux-x64`. */
 interface NativeKernelsAddon {
-  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, dims: Int32Array): void;
+  conv2d(
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    dims: Int32Array,
+    bias?: Float32Array | null,
+    relu?: boolean,
+  ): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
@@ -44,7 +52,13 @@ export interface NativeKernelsState {
   note?: string;
 }
 
-const handled = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.MaxPoolGrad] as const;
+const handled = [
+  tf.Conv2D,
+  tf.FusedConv2D,
+  tf.Conv2DBackpropInput,
+  tf.Conv2DBackpropFilter,
+  tf.MaxPoolGrad,
+] as const;
 
 let addon: NativeKernelsAddon | undefined;
 let loadError: string | undefined;
@@ -140,20 +154,19 @@ function takes(
 }
 
 /**
- * Runs `compute` into a new output of `shape`. The output is allocated before the views are taken:
- * a growing heap detaches views taken earlier.
+ * Runs `compute` on views of `inputs` into a new output of `shape`. The output is allocated before
+ * the views are taken: a growing heap detaches views taken earlier.
  */
 function intoNewOutput(
   backend: unknown,
   shape: number[],
-  inputs: [TensorInfo, TensorInfo],
-  compute: (a: Float32Array, b: Float32Array, out: Float32Array) => void,
+  inputs: TensorInfo[],
+  compute: (views: Float32Array[], out: Float32Array) => void,
 ): TensorInfo {
   const heap = backend as WasmHeap & KernelBackend;
   const out = heap.makeOutput(shape, 'float32');
   compute(
-    heap.typedArrayFromHeap(inputs[0]),
-    heap.typedArrayFromHeap(inputs[1]),
+    inputs.map((t) => heap.typedArrayFromHeap(t)),
     heap.typedArrayFromHeap(out),
   );
   return out;
@@ -175,8 +188,41 @@ function conv2d(native: NativeKernelsAddon, { inputs, attrs, backend }: KernelAr
     tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
   );
   if (!takes(info, dataFormat, [x, filter])) return undefined;
-  return intoNewOutput(backend, info.outShape, [x, filter], (a, b, y) =>
-    native.conv2d(a, b, y, geometry(info)),
+  return intoNewOutput(backend, info.outShape, [x, filter], ([a, b], y) =>
+    native.conv2d(a as Float32Array, b as Float32Array, y, geometry(info)),
+  );
+}
+
+/** FusedConv2D with a linear or ReLU activation and a bias of one value per output channel, or none. */
+function fusedConv2d(
+  native: NativeKernelsAddon,
+  { inputs, attrs, backend }: KernelArgs,
+): TensorInfo | undefined {
+  const { x, filter, bias, preluActivationWeights } = inputs as {
+    x: TensorInfo;
+    filter: TensorInfo;
+    bias?: TensorInfo;
+    preluActivationWeights?: TensorInfo;
+  };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } =
+    attrs as unknown as FusedConv2DAttrs;
+  if (preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu'))
+    return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
+  );
+  const withBias = bias !== undefined ? [bias] : [];
+  if (!takes(info, dataFormat, [x, filter, ...withBias])) return undefined;
+  if (bias !== undefined && tf.util.sizeFromShape(bias.shape) !== info.outChannels) return undefined;
+  return intoNewOutput(backend, info.outShape, [x, filter, ...withBias], ([a, b, c], y) =>
+    native.conv2d(a as Float32Array, b as Float32Array, y, geometry(info), c ?? null, activation === 'relu'),
   );
 }
 
@@ -197,8 +243,8 @@ function conv2dBackpropInput(
     dimRoundingMode,
   );
   if (!takes(info, dataFormat, [dy, filter])) return undefined;
-  return intoNewOutput(backend, [...inputShape], [dy, filter], (a, b, dx) =>
-    native.conv2dBackpropInput(a, b, dx, geometry(info)),
+  return intoNewOutput(backend, [...inputShape], [dy, filter], ([a, b], dx) =>
+    native.conv2dBackpropInput(a as Float32Array, b as Float32Array, dx, geometry(info)),
   );
 }
 
@@ -219,8 +265,8 @@ function conv2dBackpropFilter(
     dimRoundingMode,
   );
   if (!takes(info, dataFormat, [x, dy])) return undefined;
-  return intoNewOutput(backend, [...filterShape], [x, dy], (a, b, dw) =>
-    native.conv2dBackpropFilter(a, b, dw, geometry(info)),
+  return intoNewOutput(backend, [...filterShape], [x, dy], ([a, b], dw) =>
+    native.conv2dBackpropFilter(a as Float32Array, b as Float32Array, dw, geometry(info)),
   );
 }
 
@@ -239,8 +285,8 @@ function maxPoolGrad(
     dimRoundingMode,
   );
   if (!takes(info, 'NHWC', [dy, input])) return undefined;
-  return intoNewOutput(backend, [...input.shape], [input, dy], (x, d, dx) =>
-    native.maxPoolGrad(x, d, dx, geometry(info)),
+  return intoNewOutput(backend, [...input.shape], [input, dy], ([x, d], dx) =>
+    native.maxPoolGrad(x as Float32Array, d as Float32Array, dx, geometry(info)),
   );
 }
 
@@ -249,6 +295,7 @@ const native: Record<
   (addon: NativeKernelsAddon, args: KernelArgs) => TensorInfo | undefined
 > = {
   [tf.Conv2D]: conv2d,
+  [tf.FusedConv2D]: fusedConv2d,
   [tf.Conv2DBackpropInput]: conv2dBackpropInput,
   [tf.Conv2DBackpropFilter]: conv2dBackpropFilter,
   [tf.MaxPoolGrad]: maxPoolGrad,

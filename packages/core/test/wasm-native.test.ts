@@ -73,7 +73,13 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
   it('loads, and describeBackend says which kernels run natively on which BLAS', async () => {
     await useBackend('wasm');
     const state = describeBackend().nativeKernels;
-    expect(state?.kernels).toEqual(['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad']);
+    expect(state?.kernels).toEqual([
+      'Conv2D',
+      'FusedConv2D',
+      'Conv2DBackpropInput',
+      'Conv2DBackpropFilter',
+      'MaxPoolGrad',
+    ]);
     expect(state?.blas).toMatch(/^OpenBLAS \d/);
     expect(state?.threads).toBeGreaterThanOrEqual(1);
     setNativeKernels(false);
@@ -116,6 +122,34 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
       // tf.grads runs the forward convolution again.
       expect(spies[i], `${name} ran natively`).toHaveBeenCalledTimes(i === 0 && expected.length > 1 ? 2 : 1);
     }
+  });
+
+  it.each([
+    { activation: 'relu', bias: true, native: true },
+    { activation: 'linear', bias: true, native: true },
+    { activation: 'relu', bias: false, native: true },
+    { activation: 'elu', bias: true, native: false }, // not one the addon does: wasm's kernel runs
+  ] as const)('fused conv2d, $activation, bias $bias, matches cpu (native: $native)', async (k) => {
+    const [xShape, fShape] = [
+      [3, 9, 8, 4],
+      [3, 3, 4, 5],
+    ] as [[number, number, number, number], [number, number, number, number]];
+    const values = { x: random(xShape), w: random(fShape), b: random([5]) };
+    const run = () =>
+      tf.fused.conv2d({
+        x: tf.tensor4d(values.x, xShape),
+        filter: tf.tensor4d(values.w, fShape),
+        strides: [2, 1],
+        pad: 'same',
+        activation: k.activation,
+        ...(k.bias ? { bias: tf.tensor1d(values.b) } : {}),
+      });
+    const spy = vi.spyOn(addon as Record<string, () => unknown>, 'conv2d');
+    const [expected] = await on('cpu', run);
+    const [got] = await on('wasm', run);
+    expect(relativeError(got as Float32Array, expected as Float32Array)).toBeLessThan(1e-5);
+    if (k.activation === 'relu') expect((got as Float32Array).some((v) => v === 0)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(k.native ? 1 : 0);
   });
 
   it('a conv net step (conv, ReLU, max pool twice, dense) gives the gradients of the wasm kernels', async () => {
@@ -177,6 +211,9 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
     expect(() =>
       conv(new Float32Array(16), new Float32Array(4), new Float32Array(9), new Int32Array(3)),
     ).toThrow(/geometry as an Int32Array of 15/);
+    expect(() =>
+      conv(new Float32Array(16), new Float32Array(4), new Float32Array(9), dims, new Float32Array(2), true),
+    ).toThrow(/the bias must be a Float32Array of one value per output channel/);
     const dx = new Float32Array(16);
     conv(
       Float32Array.from({ length: 16 }, (_, i) => i),

@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +43,23 @@ static int floats(napi_env env, napi_value v, float** data, size_t* length) {
   return 1;
 }
 
-/* Reads (arrays..., dims) and checks dims; returns the number of arrays read, or 0 after throwing. */
+/*
+ * Reads (arrays..., dims) and checks dims; returns 1, or 0 after throwing. `extra` receives the
+ * arguments after dims (up to 2, NULL where absent).
+ */
 static int args(napi_env env, napi_callback_info info, size_t count, float** arrays, size_t* lengths,
-                Geometry* g) {
-  napi_value argv[5];
-  size_t argc = 5;
+                Geometry* g, napi_value* extra) {
+  napi_value argv[6];
+  size_t argc = 6;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != count + 1) {
+  if (extra != NULL) {
+    extra[0] = argc > count + 1 ? argv[count + 1] : NULL;
+    extra[1] = argc > count + 2 ? argv[count + 2] : NULL;
+  } else if (argc != count + 1) {
+    fail(env, "wrong number of arguments");
+    return 0;
+  }
+  if (argc < count + 1) {
     fail(env, "wrong number of arguments");
     return 0;
   }
@@ -151,14 +162,43 @@ static void col2im(const Geometry* g, const float* col, int64_t b0, int64_t n, f
   }
 }
 
-/* conv2d(x, filter, y, dims): y = x * filter. */
+/* Adds the bias (one per output channel) to `rows` rows of y and clamps at 0 when `relu`. */
+static void biasAndActivation(float* y, int64_t rows, int64_t channels, const float* bias, int relu) {
+  for (int64_t r = 0; r < rows; r++, y += channels) {
+    if (bias != NULL) {
+      for (int64_t c = 0; c < channels; c++) y[c] += bias[c];
+    }
+    if (relu) {
+      for (int64_t c = 0; c < channels; c++) y[c] = y[c] > 0.0f ? y[c] : 0.0f;
+    }
+  }
+}
+
+/*
+ * conv2d(x, filter, y, dims[, bias[, relu]]): y = x * filter, plus bias (a Float32Array of outC, or
+ * null) and then max(0, y) when relu is true: tfjs's FusedConv2D with a linear or ReLU activation.
+ */
 static napi_value conv2d(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
   Geometry g;
-  if (!args(env, info, 3, a, n, &g)) return NULL;
+  napi_value extra[2];
+  if (!args(env, info, 3, a, n, &g, extra)) return NULL;
   if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != filterSize(&g) || (int64_t)n[2] != outputSize(&g)) {
     return fail(env, "conv2d: array lengths do not match the geometry");
+  }
+  float* bias = NULL;
+  napi_valuetype type = napi_undefined;
+  if (extra[0] != NULL) napi_typeof(env, extra[0], &type);
+  if (type != napi_undefined && type != napi_null) {
+    size_t length;
+    if (!floats(env, extra[0], &bias, &length) || (int64_t)length != g.outC) {
+      return fail(env, "conv2d: the bias must be a Float32Array of one value per output channel");
+    }
+  }
+  bool relu = false;
+  if (extra[1] != NULL && napi_get_value_bool(env, extra[1], &relu) != napi_ok) {
+    return fail(env, "conv2d: relu must be a boolean");
   }
   const float *x = a[0], *w = a[1];
   float* y = a[2];
@@ -166,6 +206,7 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   if (direct(&g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.batch * m, g.outC, k, 1.0f, x, k, w, g.outC,
                 0.0f, y, g.outC);
+    biasAndActivation(y, g.batch * m, g.outC, bias, relu);
     return NULL;
   }
   const int64_t block = imagesPerBlock(&g);
@@ -174,8 +215,10 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
     const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
     im2col(&g, x, b0, nb, col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * m, g.outC, k, 1.0f, col, k, w, g.outC, 0.0f,
-                y + b0 * m * g.outC, g.outC);
+    float* out = y + b0 * m * g.outC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * m, g.outC, k, 1.0f, col, k, w, g.outC, 0.0f, out,
+                g.outC);
+    biasAndActivation(out, nb * m, g.outC, bias, relu);
   }
   free(col);
   return NULL;
@@ -186,7 +229,7 @@ static napi_value conv2dBackpropInput(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
   Geometry g;
-  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if (!args(env, info, 3, a, n, &g, NULL)) return NULL;
   if ((int64_t)n[0] != outputSize(&g) || (int64_t)n[1] != filterSize(&g) || (int64_t)n[2] != inputSize(&g)) {
     return fail(env, "conv2dBackpropInput: array lengths do not match the geometry");
   }
@@ -217,7 +260,7 @@ static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
   Geometry g;
-  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if (!args(env, info, 3, a, n, &g, NULL)) return NULL;
   if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != outputSize(&g) || (int64_t)n[2] != filterSize(&g)) {
     return fail(env, "conv2dBackpropFilter: array lengths do not match the geometry");
   }
@@ -251,7 +294,7 @@ static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
   Geometry g;
-  if (!args(env, info, 3, a, n, &g)) return NULL;
+  if (!args(env, info, 3, a, n, &g, NULL)) return NULL;
   if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != outputSize(&g) || (int64_t)n[2] != inputSize(&g) ||
       g.outC != g.inC) {
     return fail(env, "maxPoolGrad: array lengths do not match the geometry");
