@@ -104,7 +104,9 @@ export async function embedDataset(
       if (batch.shape[0] === 0) continue; // an empty batch adds nothing
       await checkFiniteInput(batch, count);
       const values = tf.tidy(() => {
-        const out = model.predict(batch);
+        // apply, not predict: predict cuts the batch into slices of 32, and on wasm each slice
+        // copies the whole batch out of the heap; inference mode all the same.
+        const out = model.apply(batch, { training: false }) as tf.Tensor | tf.Tensor[];
         if (Array.isArray(out) || out.rank !== 2) {
           throw new RecallkitError(
             'EMBED_OUTPUT',
