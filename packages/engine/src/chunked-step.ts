@@ -45,7 +45,8 @@ export interface GradientResult {
  * Multistage backpropagation. Stage 1 embeds the batch chunk by chunk without a tape; stage 2
  * computes the loss and dL/dE on the full batch of embeddings; stage 3 re-runs each chunk under
  * the tape with the objective sum(E_chunk * G_chunk), whose parameter gradient is that chunk's
- * share of dL/dparams, and accumulates. Peak activation memory is that of one chunk.
+ * share of dL/dparams, and accumulates. Peak activation memory is that of one chunk. A batch that
+ * fits in one chunk takes the plain step (`fullBatchGradients`): the same gradient, one pass fewer.
  */
 export async function chunkedGradients(options: GradientOptions): Promise<GradientResult> {
   const { model, loss, labels } = options;
@@ -60,6 +61,16 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
   const ranges: Array<[number, number]> = [];
   for (let start = 0; start < batchSize; start += chunkSize) {
     ranges.push([start, Math.min(batchSize, start + chunkSize)]);
+  }
+  if (ranges.length === 1) {
+    // One chunk: one tape over network and loss gives the same gradient without stage 1's extra
+    // forward pass, and the layers see the batch once, as in a plain step.
+    const x = await load(0, batchSize);
+    try {
+      return fullBatchGradients({ model, loss, labels, inputs: x, training, variables });
+    } finally {
+      x.dispose();
+    }
   }
 
   // Stage 1: embeddings of the whole batch, no activations kept.
@@ -96,10 +107,7 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
   }
   if (!Number.isFinite(lossValue)) {
     tf.dispose([embeddings, upstream]);
-    throw new RecallkitError(
-      'NON_FINITE_LOSS',
-      `the loss of the batch is ${lossValue}; check the learning rate and the inputs`,
-    );
+    throw nonFiniteLoss(lossValue);
   }
 
   // Stage 3: recompute each chunk with the tape and back-propagate its slice of dL/dE.
@@ -149,13 +157,32 @@ export function fullBatchGradients(
   const training = options.training ?? true;
   const variables = options.variables ?? trainableVariables(model);
   checkLabels(labels, inputs.shape[0] ?? 0);
-  const { value, grads } = tf.variableGrads(
-    () => loss(embed(model, inputs, training, inputs.shape[0] ?? 0), labels),
-    variables,
-  );
+  let value: tf.Scalar;
+  let grads: tf.NamedTensorMap;
+  try {
+    ({ value, grads } = tf.variableGrads(
+      () => loss(embed(model, inputs, training, inputs.shape[0] ?? 0), labels),
+      variables,
+    ));
+  } catch (error) {
+    releaseActiveTape(0); // the network or the loss threw: free what its ops saved for the backward pass
+    throw error;
+  }
+  const gradients = variables.map((v) => grads[v.name] as tf.Tensor);
   const lossValue = value.dataSync()[0] as number;
   value.dispose();
-  return { loss: lossValue, variables, gradients: variables.map((v) => grads[v.name] as tf.Tensor) };
+  if (!Number.isFinite(lossValue)) {
+    tf.dispose(gradients);
+    throw nonFiniteLoss(lossValue);
+  }
+  return { loss: lossValue, variables, gradients };
+}
+
+function nonFiniteLoss(value: number): RecallkitError {
+  return new RecallkitError(
+    'NON_FINITE_LOSS',
+    `the loss of the batch is ${value}; check the learning rate and the inputs`,
+  );
 }
 
 export interface StepOptions extends GradientOptions {

@@ -1,5 +1,5 @@
 import { type BackendName, RecallkitError, tf, useBackend } from '@recallkit/core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { adam, chunkedGradients, chunkedStep, fullBatchGradients } from '../src/index';
 import { cnn, mlp, pairLoss, randomData, relativeError } from './helpers';
 
@@ -68,6 +68,48 @@ describe('chunkedGradients equals the full-batch gradient', () => {
     );
     expect(Math.abs(numeric - analytic)).toBeLessThan(1e-3 * Math.max(1, Math.abs(analytic)));
     tf.dispose([inputs, ...gradients, ...originals, ...directions]);
+  });
+});
+
+describe('chunkedGradients with the batch in one chunk', () => {
+  it('runs the network once and gives the gradient of the three stages', async () => {
+    await useBackend('cpu');
+    const model = mlp();
+    const inputs = tf.tensor2d(randomData(24 * 8, 5), [24, 8]);
+    const staged = await chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 5 });
+    const apply = vi.spyOn(model, 'apply');
+    const whole = await chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 24 });
+    expect(apply).toHaveBeenCalledTimes(1);
+    expect(whole.loss).toBeCloseTo(staged.loss, 6);
+    whole.gradients.forEach((g, i) => {
+      const reference = (staged.gradients[i] as tf.Tensor).dataSync();
+      expect(Math.max(...Array.from(reference, Math.abs))).toBeGreaterThan(1e-4);
+      expect(relativeError(g.dataSync(), reference)).toBeLessThan(1e-5);
+    });
+    tf.dispose([inputs, ...staged.gradients, ...whole.gradients]);
+    apply.mockRestore();
+    model.dispose();
+  });
+
+  it('a non-finite or throwing loss leaves no tensor behind', async () => {
+    await useBackend('cpu');
+    const model = mlp();
+    const inputs = tf.tensor2d(randomData(24 * 8, 6), [24, 8]);
+    const before = tf.memory().numTensors;
+    const nanLoss = (e: tf.Tensor2D) => tf.mul(tf.sum(e), Number.NaN) as tf.Scalar;
+    await expect(
+      chunkedGradients({ model, loss: nanLoss, inputs, labels, chunkSize: 24 }),
+    ).rejects.toMatchObject({ code: 'NON_FINITE_LOSS' });
+    const failing = (e: tf.Tensor2D) => {
+      tf.exp(tf.matMul(e, e, false, true));
+      throw new Error('loss gave up');
+    };
+    await expect(chunkedGradients({ model, loss: failing, inputs, labels, chunkSize: 24 })).rejects.toThrow(
+      'loss gave up',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    inputs.dispose();
+    model.dispose();
   });
 });
 
