@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { tf } from '@recallkit/core';
+import { type BackendDescription, describeBackend, tf } from '@recallkit/core';
 import { type FaissInfo, faissInfo } from '@recallkit/evaluator';
 import type { Registry } from '@recallkit/registry';
 
@@ -8,7 +8,15 @@ export interface Info {
   readonly recallkit: Record<string, string>;
   readonly tfjs: string;
   readonly node: string;
-  readonly backend: { readonly active: string; readonly registered: string[] };
+  readonly backend: {
+    readonly active: string;
+    readonly registered: string[];
+    /** Threads for tensor math (wasm, cpu), and on wasm why fewer run than were asked for. */
+    readonly threads?: number;
+    readonly threadsNote?: string;
+    /** wasm: the kernels computed natively (@recallkit/kernels-linux-x64), or why none are. */
+    readonly nativeKernels?: BackendDescription['nativeKernels'];
+  };
   readonly faiss: FaissInfo;
   readonly machine: { readonly cores: number; readonly cpu: string; readonly memoryGiB: number };
   readonly components: Record<string, string[]>;
@@ -35,7 +43,7 @@ export function collectInfo(registry: Registry): Info {
     recallkit: Object.fromEntries(PACKAGES.map((p) => [`@recallkit/${p}`, versionOf(`@recallkit/${p}`)])),
     tfjs: tf.version.tfjs,
     node: process.version,
-    backend: { active: tf.getBackend(), registered: Object.keys(engine.registryFactory ?? {}) },
+    backend: backendInfo(Object.keys(engine.registryFactory ?? {})),
     faiss: faissInfo(),
     machine: {
       cores: availableParallelism(),
@@ -44,6 +52,39 @@ export function collectInfo(registry: Registry): Info {
     },
     components,
   };
+}
+
+function backendInfo(registered: string[]): Info['backend'] {
+  const { threads, threadsNote, nativeKernels } = describeBackend();
+  return {
+    active: tf.getBackend(),
+    registered,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(threadsNote !== undefined ? { threadsNote } : {}),
+    ...(nativeKernels !== undefined ? { nativeKernels } : {}),
+  };
+}
+
+/** 'wasm, 2 threads (available: ...)' and, on wasm, the native kernels' line. */
+function formatBackend(backend: Info['backend']): string[] {
+  const threads =
+    backend.threads !== undefined
+      ? `, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.threadsNote ? ` (${backend.threadsNote})` : ''}`
+      : '';
+  const lines = [
+    `${'backend'.padEnd(22)} ${backend.active}${threads} (available: ${backend.registered.join(', ')})`,
+  ];
+  const native = backend.nativeKernels;
+  if (native !== undefined) {
+    lines.push(
+      `${'native kernels'.padEnd(22)} ${
+        native.kernels.length > 0
+          ? `${native.kernels.join(', ')} on ${native.blas} (${native.threads} thread${native.threads === 1 ? '' : 's'})`
+          : `none: ${native.note}`
+      }`,
+    );
+  }
+  return lines;
 }
 
 /** 'loaded from <package> <version> (<how it was built>)', or why exact search is used. */
@@ -58,7 +99,7 @@ export function formatInfo(info: Info): string {
     ...Object.entries(info.recallkit).map(([name, version]) => `${name.padEnd(22)} ${version}`),
     `${'tfjs'.padEnd(22)} ${info.tfjs}`,
     `${'node'.padEnd(22)} ${info.node}`,
-    `${'backend'.padEnd(22)} ${info.backend.active} (available: ${info.backend.registered.join(', ')})`,
+    ...formatBackend(info.backend),
     `${'faiss'.padEnd(22)} ${formatFaiss(info.faiss)}`,
     `${'machine'.padEnd(22)} ${info.machine.cores} cores, ${info.machine.memoryGiB} GiB, ${info.machine.cpu}`,
     '',

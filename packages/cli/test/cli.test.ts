@@ -224,10 +224,19 @@ describe('recallkit info', () => {
     const info = JSON.parse(stdout);
     expect(info.backend.active).toBe('cpu');
     expect(info.backend.registered).toEqual(expect.arrayContaining(['cpu', 'wasm']));
+    expect(info.backend.threads).toBe(1);
     expect(typeof info.faiss.loaded).toBe('boolean');
     expect(info.recallkit['@recallkit/cli']).toMatch(/^\d+\.\d+\.\d+/);
     expect(info.components.loss).toEqual(
       expect.arrayContaining(['contrastive', 'rsk (recall-at-k, recallatk)']),
     );
+  });
+
+  it('on wasm, says how many threads run and which kernels run natively', async () => {
+    const { code, stdout } = await run(['info', '--backend', 'wasm']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^backend +wasm, \d+ threads? /m);
+    // Natively where tools/setup built @recallkit/kernels-linux-x64; otherwise the reason.
+    expect(stdout).toMatch(/^native kernels +(Conv2D, FusedConv2D, .* on OpenBLAS .*|none: .+)$/m);
   });
 });

@@ -18,6 +18,8 @@
  * - a sum over leading axes is an average pool with one window over them, times its size.
  * The one exception, MaxPoolGrad, is a JavaScript loop over the wasm heap (`wasm-heap.ts`): no
  * composition reproduces its first-maximum tie-breaking, and the loop beats wasm's own kernel.
+ * Where @recallkit/kernels-linux-x64 is installed, Conv2D, FusedConv2D, both convolution gradients
+ * and MaxPoolGrad run natively instead, on OpenBLAS (`wasm-native.ts`); these stay the fallback.
  */
 import type {
   Conv2DBackpropFilterAttrs,
