@@ -34,6 +34,7 @@ import type {
   TensorInfo,
   UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilterInfo, conv2DBackpropInputInfo } from './conv-info';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
 import { type KernelArgs, maxPoolGrad, sliceLeading } from './wasm-heap';
@@ -143,17 +144,9 @@ function filterGradWindow(
 
 function conv2DBackpropFilter({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as Conv2DBackpropFilterAttrs;
-  requireChannelsLast('Conv2DBackpropFilter', dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  requireChannelsLast('Conv2DBackpropFilter', a.dataFormat);
+  const info = conv2DBackpropFilterInfo(x, a);
   const s = new Scratch(backend as KernelBackend);
   // XNNPACK's GEMM streams the whole reduction (N * OH * OW) per output tile, so a long one runs
   // from memory rather than cache: summing the gradients of batch chunks is faster.
@@ -255,17 +248,9 @@ function transposedConvInput(s: Scratch, dy: TensorInfo, info: tf.backend_util.C
  */
 function conv2DBackpropInput({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-    attrs as unknown as Conv2DBackpropInputAttrs;
-  requireChannelsLast('Conv2DBackpropInput', dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const a = attrs as unknown as Conv2DBackpropInputAttrs;
+  requireChannelsLast('Conv2DBackpropInput', a.dataFormat);
+  const info = conv2DBackpropInputInfo(filter, a);
   const s = new Scratch(backend as KernelBackend);
   const upP = transposedConvInput(s, dy, info);
   const flipped = s.transpose(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);

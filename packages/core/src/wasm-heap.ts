@@ -11,6 +11,7 @@ import type {
   NamedTensorInfoMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { maxPoolGradInfo } from './conv-info';
 import { tf } from './tf';
 
 /** What tfjs passes to a kernel function. */
@@ -78,15 +79,7 @@ export function maxPoolGradInto(
 
 export function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    filterSize,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const info = maxPoolGradInfo(input, attrs as unknown as MaxPoolGradAttrs);
   const heap = backend as WasmHeap & KernelBackend;
   // Allocate first: a growing heap detaches views taken earlier.
   const dx = heap.makeOutput([...input.shape], 'float32');

@@ -17,6 +17,7 @@ import type {
   MaxPoolGradAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilterInfo, conv2DBackpropInputInfo, conv2DInfo, maxPoolGradInfo } from './conv-info';
 import { tf } from './tf';
 import type { KernelArgs } from './wasm-heap';
 
@@ -176,17 +177,8 @@ type KernelFn = (args: KernelArgs) => TensorInfo;
 
 function conv2d(native: NativeKernelsAddon, { inputs, attrs, backend }: KernelArgs): TensorInfo | undefined {
   const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    false,
-    tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
-  );
+  const { dataFormat } = attrs as unknown as Conv2DAttrs;
+  const info = conv2DInfo(x, filter, attrs as unknown as Conv2DAttrs);
   if (!takes(info, dataFormat, [x, filter])) return undefined;
   return intoNewOutput(backend, info.outShape, [x, filter], ([a, b], y) =>
     native.conv2d(a as Float32Array, b as Float32Array, y, geometry(info)),
@@ -204,20 +196,10 @@ function fusedConv2d(
     bias?: TensorInfo;
     preluActivationWeights?: TensorInfo;
   };
-  const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } =
-    attrs as unknown as FusedConv2DAttrs;
+  const { dataFormat, activation } = attrs as unknown as FusedConv2DAttrs;
   if (preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu'))
     return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    false,
-    tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC'),
-  );
+  const info = conv2DInfo(x, filter, attrs as unknown as FusedConv2DAttrs);
   const withBias = bias !== undefined ? [bias] : [];
   if (!takes(info, dataFormat, [x, filter, ...withBias])) return undefined;
   if (bias !== undefined && tf.util.sizeFromShape(bias.shape) !== info.outChannels) return undefined;
@@ -231,17 +213,10 @@ function conv2dBackpropInput(
   { inputs, attrs, backend }: KernelArgs,
 ): TensorInfo | undefined {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-    attrs as unknown as Conv2DBackpropInputAttrs;
+  const a = attrs as unknown as Conv2DBackpropInputAttrs;
+  const { dataFormat, inputShape } = a;
   if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const info = conv2DBackpropInputInfo(filter, a);
   if (!takes(info, dataFormat, [dy, filter])) return undefined;
   return intoNewOutput(backend, [...inputShape], [dy, filter], ([a, b], dx) =>
     native.conv2dBackpropInput(a as Float32Array, b as Float32Array, dx, geometry(info)),
@@ -253,17 +228,10 @@ function conv2dBackpropFilter(
   { inputs, attrs, backend }: KernelArgs,
 ): TensorInfo | undefined {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as Conv2DBackpropFilterAttrs;
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  const { dataFormat, filterShape } = a;
   if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const info = conv2DBackpropFilterInfo(x, a);
   if (!takes(info, dataFormat, [x, dy])) return undefined;
   return intoNewOutput(backend, [...filterShape], [x, dy], ([a, b], dw) =>
     native.conv2dBackpropFilter(a as Float32Array, b as Float32Array, dw, geometry(info)),
@@ -275,15 +243,7 @@ function maxPoolGrad(
   { inputs, attrs, backend }: KernelArgs,
 ): TensorInfo | undefined {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    filterSize,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const info = maxPoolGradInfo(input, attrs as unknown as MaxPoolGradAttrs);
   if (!takes(info, 'NHWC', [dy, input])) return undefined;
   return intoNewOutput(backend, [...input.shape], [input, dy], ([x, d], dx) =>
     native.maxPoolGrad(x as Float32Array, d as Float32Array, dx, geometry(info)),
