@@ -27,6 +27,11 @@ export function conv2dBackpropFilter(
  * windows overlap (tfjs cpu's semantics). dims as for a convolution, outChannels = inChannels.
  */
 export function maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Geometry): void;
+/**
+ * c[i] = op(a[i]) op(b[i]) for each product; dims = [batchA, batchB, m, k, n, transposeA, transposeB]
+ * (0 or 1), a batch of 1 broadcast; row-major, a[i] m x k (k x m transposed), b[i] k x n (n x k).
+ */
+export function batchMatMul(a: Float32Array, b: Float32Array, c: Float32Array, dims: Int32Array): void;
 /** Sets OpenBLAS's threads. */
 export function setThreads(threads: number): void;
 /** OpenBLAS's threads. */

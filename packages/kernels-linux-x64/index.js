@@ -15,6 +15,7 @@ exports.conv2d = kernels.conv2d;
 exports.conv2dBackpropInput = kernels.conv2dBackpropInput;
 exports.conv2dBackpropFilter = kernels.conv2dBackpropFilter;
 exports.maxPoolGrad = kernels.maxPoolGrad;
+exports.batchMatMul = kernels.batchMatMul;
 exports.setThreads = kernels.setThreads;
 exports.threads = kernels.threads;
 exports.blas = kernels.blas;

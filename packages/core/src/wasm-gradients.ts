@@ -482,7 +482,7 @@ const kernels: Array<[string, KernelFn]> = [
 const wrappers: Array<[string, (original: KernelConfig) => KernelFn]> = [
   [tf.Conv2D, (original) => preferNative(tf.Conv2D, (args) => callKernel(original, args))],
   [tf.FusedConv2D, (original) => preferNative(tf.FusedConv2D, (args) => callKernel(original, args))],
-  [tf.BatchMatMul, withExplicitTransposes],
+  [tf.BatchMatMul, (original) => preferNative(tf.BatchMatMul, withExplicitTransposes(original))],
   [tf._FusedMatMul, withExplicitTransposes],
   [tf.Sum, withLeadingAxesAsPooling],
   [tf.Identity, sharingWhenUnchanged],

@@ -1,7 +1,7 @@
 /**
- * Native kernels for `wasm`: convolution (plain, and fused with a bias and ReLU), its two gradients and the max-pool gradient computed by
- * `@recallkit/kernels-linux-x64` (im2col + OpenBLAS sgemm, an optional dependency installed on Linux
- * x64) directly on the wasm heap, through typed-array views (no copy). wasm's 128-bit SIMD gives
+ * Native kernels for `wasm`: matMul, convolution (plain, and fused with a bias and ReLU), its two
+ * gradients and the max-pool gradient computed by `@recallkit/kernels-linux-x64` (OpenBLAS sgemm,
+ * im2col for convolutions; an optional dependency installed on Linux x64) directly on the wasm heap, through typed-array views (no copy). wasm's 128-bit SIMD gives
  * XNNPACK about a third of what OpenBLAS does per core, and these kernels are most of a conv net's
  * training step. Where the package is absent, turned off (RECALLKIT_NATIVE_KERNELS=0 or
  * `useBackend('wasm', { nativeKernels: false })`), or a case is not one it handles (channels-first,
@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type {
+  BatchMatMulAttrs,
   Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
@@ -34,6 +35,7 @@ interface NativeKernelsAddon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  batchMatMul(a: Float32Array, b: Float32Array, c: Float32Array, dims: Int32Array): void;
   setThreads(threads: number): void;
   threads(): number;
   blas(): string;
@@ -59,6 +61,7 @@ const handled = [
   tf.Conv2DBackpropInput,
   tf.Conv2DBackpropFilter,
   tf.MaxPoolGrad,
+  tf.BatchMatMul,
 ] as const;
 
 let addon: NativeKernelsAddon | undefined;
@@ -250,6 +253,31 @@ function maxPoolGrad(
   );
 }
 
+/** BatchMatMul of float32 operands whose batch sizes are equal or 1 (broadcast). */
+function batchMatMul(
+  native: NativeKernelsAddon,
+  { inputs, attrs, backend }: KernelArgs,
+): TensorInfo | undefined {
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2)
+    return undefined;
+  const [m, k] = (transposeA ? a.shape.slice(-2).reverse() : a.shape.slice(-2)) as [number, number];
+  const [kB, n] = (transposeB ? b.shape.slice(-2).reverse() : b.shape.slice(-2)) as [number, number];
+  const batchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  if (k !== kB || m * k * n === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return undefined;
+  return intoNewOutput(backend, [...batchShape, m, n], [a, b], ([x, y], out) =>
+    native.batchMatMul(
+      x as Float32Array,
+      y as Float32Array,
+      out,
+      Int32Array.of(batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0),
+    ),
+  );
+}
+
 const native: Record<
   (typeof handled)[number],
   (addon: NativeKernelsAddon, args: KernelArgs) => TensorInfo | undefined
@@ -259,6 +287,7 @@ const native: Record<
   [tf.Conv2DBackpropInput]: conv2dBackpropInput,
   [tf.Conv2DBackpropFilter]: conv2dBackpropFilter,
   [tf.MaxPoolGrad]: maxPoolGrad,
+  [tf.BatchMatMul]: batchMatMul,
 };
 
 /** `kernelName` natively where the addon is on and takes the case, else `fallback`. */

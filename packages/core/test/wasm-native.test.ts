@@ -79,6 +79,7 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
       'Conv2DBackpropInput',
       'Conv2DBackpropFilter',
       'MaxPoolGrad',
+      'BatchMatMul',
     ]);
     expect(state?.blas).toMatch(/^OpenBLAS \d/);
     expect(state?.threads).toBeGreaterThanOrEqual(1);
@@ -150,6 +151,37 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
     expect(relativeError(got as Float32Array, expected as Float32Array)).toBeLessThan(1e-5);
     if (k.activation === 'relu') expect((got as Float32Array).some((v) => v === 0)).toBe(true);
     expect(spy).toHaveBeenCalledTimes(k.native ? 1 : 0);
+  });
+
+  it.each([
+    { a: [7, 5], b: [5, 6], ta: false, tb: false },
+    { a: [5, 7], b: [5, 6], ta: true, tb: false },
+    { a: [7, 5], b: [6, 5], ta: false, tb: true },
+    { a: [3, 5, 7], b: [3, 6, 5], ta: true, tb: true },
+    { a: [2, 3, 4, 5], b: [1, 5, 6], ta: false, tb: false }, // b broadcast over a's batch
+    { a: [1, 4, 5], b: [3, 5, 2], ta: false, tb: false }, // a broadcast over b's batch
+  ])('matMul $a x $b (transposes $ta $tb) and its gradients match cpu', async (k) => {
+    const values = { a: random(k.a), b: random(k.b) };
+    const run = () => {
+      const a = tf.tensor(values.a, k.a);
+      const b = tf.tensor(values.b, k.b);
+      const y = tf.matMul(a, b, k.ta, k.tb);
+      // tfjs has no gradient of a broadcast matMul
+      if (k.a.slice(0, -2).join() !== k.b.slice(0, -2).join()) return [y];
+      const [da, db] = tf.grads((x: tf.Tensor, z: tf.Tensor) =>
+        tf.sum(tf.square(tf.matMul(x, z, k.ta, k.tb))),
+      )([a, b]);
+      return [y, da as tf.Tensor, db as tf.Tensor];
+    };
+    const spy = vi.spyOn(addon as Record<string, () => unknown>, 'batchMatMul');
+    const expected = await on('cpu', run);
+    const got = await on('wasm', run);
+    for (const [i, name] of ['product', 'gradient of a', 'gradient of b']
+      .slice(0, expected.length)
+      .entries()) {
+      expect(relativeError(got[i] as Float32Array, expected[i] as Float32Array), name).toBeLessThan(1e-5);
+    }
+    expect(spy).toHaveBeenCalled();
   });
 
   it('a conv net step (conv, ReLU, max pool twice, dense) gives the gradients of the wasm kernels', async () => {

@@ -1,6 +1,6 @@
 /*
- * Convolution (NHWC) and its two gradients as im2col + OpenBLAS sgemm, and the max-pool gradient,
- * on Float32Arrays: the views @recallkit/core takes of tfjs-backend-wasm's heap, read and written
+ * Convolution (NHWC) and its two gradients as im2col + OpenBLAS sgemm, batched matrix products and
+ * the max-pool gradient, on Float32Arrays: the views @recallkit/core takes of tfjs-backend-wasm's heap, read and written
  * in place. Every function checks the lengths of its arrays against the shape it is given.
  *
  * Geometry (`dims`, an Int32Array, tfjs's Conv2DInfo in this order):
@@ -334,6 +334,48 @@ static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * batchMatMul(a, b, c, dims): c[i] = op(a[i]) op(b[i]) for each of `batch` products, where dims is an
+ * Int32Array [batchA, batchB, m, k, n, transposeA, transposeB]; a batch of 1 is broadcast. a[i] is
+ * m x k (k x m when transposed), b[i] k x n (n x k when transposed), c[i] m x n, all row-major.
+ */
+static napi_value batchMatMul(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float* f[3];
+  size_t n[3];
+  for (int i = 0; i < 3; i++) {
+    if (argc != 4 || !floats(env, argv[i], &f[i], &n[i])) return fail(env, "batchMatMul: expected three Float32Arrays and the dims");
+  }
+  napi_typedarray_type type;
+  size_t count;
+  void* raw;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, argv[3], &type, &count, &raw, &buffer, &offset) != napi_ok ||
+      type != napi_int32_array || count != 7) {
+    return fail(env, "batchMatMul: expected the dims as an Int32Array of 7");
+  }
+  const int32_t* d = (const int32_t*)raw;
+  const int64_t batchA = d[0], batchB = d[1], m = d[2], k = d[3], cols = d[4];
+  const int transA = d[5] != 0, transB = d[6] != 0;
+  const int64_t batch = batchA > batchB ? batchA : batchB;
+  if (batchA < 1 || batchB < 1 || m < 1 || k < 1 || cols < 1 || (batchA != batchB && batchA != 1 && batchB != 1)) {
+    return fail(env, "batchMatMul: dims out of range");
+  }
+  if ((int64_t)n[0] != batchA * m * k || (int64_t)n[1] != batchB * k * cols || (int64_t)n[2] != batch * m * cols) {
+    return fail(env, "batchMatMul: array lengths do not match the dims");
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    const float* a = f[0] + (batchA == 1 ? 0 : i) * m * k;
+    const float* b = f[1] + (batchB == 1 ? 0 : i) * k * cols;
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, cols, k,
+                1.0f, a, transA ? m : k, b, transB ? k : cols, 0.0f, f[2] + i * m * cols, cols);
+  }
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS's thread count. */
 static napi_value setThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -371,6 +413,7 @@ NAPI_MODULE_INIT() {
              {"conv2dBackpropInput", conv2dBackpropInput},
              {"conv2dBackpropFilter", conv2dBackpropFilter},
              {"maxPoolGrad", maxPoolGrad},
+             {"batchMatMul", batchMatMul},
              {"setThreads", setThreads},
              {"threads", threads},
              {"blas", blas}};
