@@ -100,7 +100,7 @@ function label(k: ConvCase) {
 }
 
 /**
- * Both implementations of the convolution and max-pool kernels: @recallkit/kernels-linux-x64's
+ * Both implementations of the matMul, convolution and max-pool kernels: @recallkit/kernels-linux-x64's
  * (where it is built; wasm-native.test.ts checks that it is) and the wasm compositions.
  */
 const implementations = ['native', 'wasm'] as const;
@@ -460,7 +460,8 @@ describe('wasm gradient kernels release their intermediates', () => {
   });
 });
 
-describe('wasm matMul with transposes (explicit Transpose, then a plain product)', () => {
+describe.each(implementations)('wasm matMul with transposes matches cpu (%s kernels)', (implementation) => {
+  useImplementation(implementation);
   it.each([
     [false, false],
     [true, false],
