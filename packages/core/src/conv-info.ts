@@ -44,6 +44,8 @@ export function conv2DBackpropInputInfo(
     1,
     attrs.pad,
     attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'),
   );
 }
 
@@ -59,6 +61,8 @@ export function conv2DBackpropFilterInfo(
     1,
     attrs.pad,
     attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'),
   );
 }
 

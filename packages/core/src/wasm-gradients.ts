@@ -37,7 +37,7 @@ import type {
 import { conv2DBackpropFilterInfo, conv2DBackpropInputInfo } from './conv-info';
 import { RecallkitError } from './errors';
 import { tf } from './tf';
-import { type KernelArgs, maxPoolGrad, sliceLeading } from './wasm-heap';
+import { type KernelArgs, type KernelFn, maxPoolGrad, sliceLeading } from './wasm-heap';
 import { preferNative } from './wasm-native';
 
 type Pair = [number, number];
@@ -360,8 +360,6 @@ function unsortedSegmentSum({ inputs, attrs, backend }: KernelArgs): TensorInfo 
   const result = s.run('ScatterNd', { indices: ids, updates }, { shape: [numSegments, ...rest] });
   return s.finish(result);
 }
-
-type KernelFn = (args: KernelArgs) => TensorInfo;
 
 function callKernel(config: KernelConfig, { inputs, attrs, backend }: KernelArgs): TensorInfo {
   return config.kernelFunc({ inputs, attrs: attrs ?? {}, backend: backend as KernelBackend }) as TensorInfo;

@@ -21,10 +21,32 @@ export interface KernelArgs {
   backend: unknown;
 }
 
+/** A kernel function as tfjs registers it. */
+export type KernelFn = (args: KernelArgs) => TensorInfo;
+
 /** The part of tfjs-backend-wasm's BackendWasm that heap kernels use. */
 interface WasmHeap {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
+}
+
+/**
+ * Runs `compute` on views of `inputs` into a new float32 output of `shape`. The output is allocated
+ * before the views are taken: a growing heap detaches views taken earlier.
+ */
+export function intoNewOutput(
+  backend: unknown,
+  shape: number[],
+  inputs: TensorInfo[],
+  compute: (views: Float32Array[], out: Float32Array) => void,
+): TensorInfo {
+  const heap = backend as WasmHeap & KernelBackend;
+  const out = heap.makeOutput(shape, 'float32');
+  compute(
+    inputs.map((t) => heap.typedArrayFromHeap(t)),
+    heap.typedArrayFromHeap(out),
+  );
+  return out;
 }
 
 /**
@@ -80,16 +102,9 @@ export function maxPoolGradInto(
 export function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
   const info = maxPoolGradInfo(input, attrs as unknown as MaxPoolGradAttrs);
-  const heap = backend as WasmHeap & KernelBackend;
-  // Allocate first: a growing heap detaches views taken earlier.
-  const dx = heap.makeOutput([...input.shape], 'float32');
-  maxPoolGradInto(
-    heap.typedArrayFromHeap(input),
-    heap.typedArrayFromHeap(dy),
-    heap.typedArrayFromHeap(dx),
-    info,
+  return intoNewOutput(backend, [...input.shape], [input, dy], ([x, d], dx) =>
+    maxPoolGradInto(x as Float32Array, d as Float32Array, dx, info),
   );
-  return dx;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Native kernels for `wasm`: matMul, convolution (plain, and fused with a bias and ReLU), its two
  * gradients and the max-pool gradient computed by `@recallkit/kernels-linux-x64` (OpenBLAS sgemm,
- * im2col for convolutions; an optional dependency installed on Linux x64) directly on the wasm heap, through typed-array views (no copy). wasm's 128-bit SIMD gives
- * XNNPACK about a third of what OpenBLAS does per core, and these kernels are most of a conv net's
+ * im2col for convolutions; an optional dependency installed on Linux x64) directly on the wasm
+ * heap, through typed-array views (no copy). wasm's 128-bit SIMD gives XNNPACK about a third of
+ * what OpenBLAS does per core, and these kernels are most of a conv net's
  * training step. Where the package is absent, turned off (RECALLKIT_NATIVE_KERNELS=0 or
  * `useBackend('wasm', { nativeKernels: false })`), or a case is not one it handles (channels-first,
  * another dtype, an empty tensor), the wasm kernels run as before.
@@ -14,13 +15,12 @@ import type {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
-  KernelBackend,
   MaxPoolGradAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterInfo, conv2DBackpropInputInfo, conv2DInfo, maxPoolGradInfo } from './conv-info';
 import { tf } from './tf';
-import type { KernelArgs } from './wasm-heap';
+import { intoNewOutput, type KernelArgs, type KernelFn } from './wasm-heap';
 
 /** The API of `@recallkit/kernels-linux-x64`. */
 interface NativeKernelsAddon {
@@ -54,15 +54,6 @@ export interface NativeKernelsState {
   /** Why no kernel runs natively, when none does. */
   note?: string;
 }
-
-const handled = [
-  tf.Conv2D,
-  tf.FusedConv2D,
-  tf.Conv2DBackpropInput,
-  tf.Conv2DBackpropFilter,
-  tf.MaxPoolGrad,
-  tf.BatchMatMul,
-] as const;
 
 let addon: NativeKernelsAddon | undefined;
 let loadError: string | undefined;
@@ -107,7 +98,7 @@ export function describeNativeKernels(): NativeKernelsState {
     return { kernels: [], note: 'turned off (RECALLKIT_NATIVE_KERNELS=0 or nativeKernels: false)' };
   const native = load();
   if (native === undefined) return { kernels: [], note: loadError ?? 'not loaded' };
-  return { kernels: handled, blas: native.blas(), threads: native.threads() };
+  return { kernels: Object.keys(byKernel), blas: native.blas(), threads: native.threads() };
 }
 
 /** A Conv2DInfo (or Pool2DInfo) as the addon's geometry. */
@@ -131,60 +122,32 @@ function geometry(info: tf.backend_util.Conv2DInfo): Int32Array {
   );
 }
 
-interface WasmHeap {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
-
-/** Whether the addon takes this case: NHWC float32 with no empty axis. */
-function takes(
+/**
+ * A kernel of the addon on NHWC float32 `operands` with no empty axis (else undefined: the wasm
+ * kernel runs): `compute` gets their heap views, the new output of `shape` and `info` as geometry.
+ */
+function onGeometry(
+  backend: unknown,
   info: tf.backend_util.Conv2DInfo,
   dataFormat: string | undefined,
-  tensors: TensorInfo[],
-): boolean {
-  return (
-    (dataFormat === undefined || dataFormat === 'NHWC') &&
-    tensors.every((t) => t.dtype === 'float32') &&
-    [
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      info.outChannels,
-    ].every((n) => n > 0)
-  );
-}
-
-/**
- * Runs `compute` on views of `inputs` into a new output of `shape`. The output is allocated before
- * the views are taken: a growing heap detaches views taken earlier.
- */
-function intoNewOutput(
-  backend: unknown,
+  operands: TensorInfo[],
   shape: number[],
-  inputs: TensorInfo[],
-  compute: (views: Float32Array[], out: Float32Array) => void,
-): TensorInfo {
-  const heap = backend as WasmHeap & KernelBackend;
-  const out = heap.makeOutput(shape, 'float32');
-  compute(
-    inputs.map((t) => heap.typedArrayFromHeap(t)),
-    heap.typedArrayFromHeap(out),
-  );
-  return out;
+  compute: (views: Float32Array[], out: Float32Array, dims: Int32Array) => void,
+): TensorInfo | undefined {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const sizes = [batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels];
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
+  if (!operands.every((t) => t.dtype === 'float32') || !sizes.every((n) => n > 0)) return undefined;
+  const dims = geometry(info);
+  return intoNewOutput(backend, shape, operands, (views, out) => compute(views, out, dims));
 }
-
-type KernelFn = (args: KernelArgs) => TensorInfo;
 
 function conv2d(native: NativeKernelsAddon, { inputs, attrs, backend }: KernelArgs): TensorInfo | undefined {
   const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
-  const { dataFormat } = attrs as unknown as Conv2DAttrs;
-  const info = conv2DInfo(x, filter, attrs as unknown as Conv2DAttrs);
-  if (!takes(info, dataFormat, [x, filter])) return undefined;
-  return intoNewOutput(backend, info.outShape, [x, filter], ([a, b], y) =>
-    native.conv2d(a as Float32Array, b as Float32Array, y, geometry(info)),
+  const conv = attrs as unknown as Conv2DAttrs;
+  const info = conv2DInfo(x, filter, conv);
+  return onGeometry(backend, info, conv.dataFormat, [x, filter], info.outShape, ([xs, ws], y, dims) =>
+    native.conv2d(xs as Float32Array, ws as Float32Array, y, dims),
   );
 }
 
@@ -199,15 +162,14 @@ function fusedConv2d(
     bias?: TensorInfo;
     preluActivationWeights?: TensorInfo;
   };
-  const { dataFormat, activation } = attrs as unknown as FusedConv2DAttrs;
-  if (preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu'))
+  const conv = attrs as unknown as FusedConv2DAttrs;
+  if (preluActivationWeights !== undefined || (conv.activation !== 'linear' && conv.activation !== 'relu'))
     return undefined;
-  const info = conv2DInfo(x, filter, attrs as unknown as FusedConv2DAttrs);
-  const withBias = bias !== undefined ? [bias] : [];
-  if (!takes(info, dataFormat, [x, filter, ...withBias])) return undefined;
+  const info = conv2DInfo(x, filter, conv);
   if (bias !== undefined && tf.util.sizeFromShape(bias.shape) !== info.outChannels) return undefined;
-  return intoNewOutput(backend, info.outShape, [x, filter, ...withBias], ([a, b, c], y) =>
-    native.conv2d(a as Float32Array, b as Float32Array, y, geometry(info), c ?? null, activation === 'relu'),
+  const operands = bias !== undefined ? [x, filter, bias] : [x, filter];
+  return onGeometry(backend, info, conv.dataFormat, operands, info.outShape, ([xs, ws, bs], y, dims) =>
+    native.conv2d(xs as Float32Array, ws as Float32Array, y, dims, bs ?? null, conv.activation === 'relu'),
   );
 }
 
@@ -216,13 +178,10 @@ function conv2dBackpropInput(
   { inputs, attrs, backend }: KernelArgs,
 ): TensorInfo | undefined {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const a = attrs as unknown as Conv2DBackpropInputAttrs;
-  const { dataFormat, inputShape } = a;
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
-  const info = conv2DBackpropInputInfo(filter, a);
-  if (!takes(info, dataFormat, [dy, filter])) return undefined;
-  return intoNewOutput(backend, [...inputShape], [dy, filter], ([a, b], dx) =>
-    native.conv2dBackpropInput(a as Float32Array, b as Float32Array, dx, geometry(info)),
+  const grad = attrs as unknown as Conv2DBackpropInputAttrs;
+  const info = conv2DBackpropInputInfo(filter, grad);
+  return onGeometry(backend, info, grad.dataFormat, [dy, filter], [...grad.inputShape], ([d, ws], dx, dims) =>
+    native.conv2dBackpropInput(d as Float32Array, ws as Float32Array, dx, dims),
   );
 }
 
@@ -231,13 +190,10 @@ function conv2dBackpropFilter(
   { inputs, attrs, backend }: KernelArgs,
 ): TensorInfo | undefined {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
-  const { dataFormat, filterShape } = a;
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
-  const info = conv2DBackpropFilterInfo(x, a);
-  if (!takes(info, dataFormat, [x, dy])) return undefined;
-  return intoNewOutput(backend, [...filterShape], [x, dy], ([a, b], dw) =>
-    native.conv2dBackpropFilter(a as Float32Array, b as Float32Array, dw, geometry(info)),
+  const grad = attrs as unknown as Conv2DBackpropFilterAttrs;
+  const info = conv2DBackpropFilterInfo(x, grad);
+  return onGeometry(backend, info, grad.dataFormat, [x, dy], [...grad.filterShape], ([xs, d], dw, dims) =>
+    native.conv2dBackpropFilter(xs as Float32Array, d as Float32Array, dw, dims),
   );
 }
 
@@ -247,9 +203,8 @@ function maxPoolGrad(
 ): TensorInfo | undefined {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
   const info = maxPoolGradInfo(input, attrs as unknown as MaxPoolGradAttrs);
-  if (!takes(info, 'NHWC', [dy, input])) return undefined;
-  return intoNewOutput(backend, [...input.shape], [input, dy], ([x, d], dx) =>
-    native.maxPoolGrad(x as Float32Array, d as Float32Array, dx, geometry(info)),
+  return onGeometry(backend, info, 'NHWC', [input, dy], [...input.shape], ([xs, d], dx, dims) =>
+    native.maxPoolGrad(xs as Float32Array, d as Float32Array, dx, dims),
   );
 }
 
@@ -268,31 +223,25 @@ function batchMatMul(
   const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
   const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
   if (k !== kB || m * k * n === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return undefined;
-  return intoNewOutput(backend, [...batchShape, m, n], [a, b], ([x, y], out) =>
-    native.batchMatMul(
-      x as Float32Array,
-      y as Float32Array,
-      out,
-      Int32Array.of(batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0),
-    ),
+  const dims = Int32Array.of(batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0);
+  return intoNewOutput(backend, [...batchShape, m, n], [a, b], ([as, bs], out) =>
+    native.batchMatMul(as as Float32Array, bs as Float32Array, out, dims),
   );
 }
 
-const native: Record<
-  (typeof handled)[number],
-  (addon: NativeKernelsAddon, args: KernelArgs) => TensorInfo | undefined
-> = {
+/** The kernels the addon computes, in the order describeBackend lists them. */
+const byKernel = {
   [tf.Conv2D]: conv2d,
   [tf.FusedConv2D]: fusedConv2d,
   [tf.Conv2DBackpropInput]: conv2dBackpropInput,
   [tf.Conv2DBackpropFilter]: conv2dBackpropFilter,
   [tf.MaxPoolGrad]: maxPoolGrad,
   [tf.BatchMatMul]: batchMatMul,
-};
+} satisfies Record<string, (addon: NativeKernelsAddon, args: KernelArgs) => TensorInfo | undefined>;
 
 /** `kernelName` natively where the addon is on and takes the case, else `fallback`. */
-export function preferNative(kernelName: (typeof handled)[number], fallback: KernelFn): KernelFn {
-  const run = native[kernelName];
+export function preferNative(kernelName: keyof typeof byKernel, fallback: KernelFn): KernelFn {
+  const run = byKernel[kernelName];
   return (args) => {
     const addonNow = active();
     return (addonNow !== undefined ? run(addonNow, args) : undefined) ?? fallback(args);

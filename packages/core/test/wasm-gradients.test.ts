@@ -8,6 +8,7 @@ import {
   wasmGradientKernels,
 } from '../src/index';
 import { setNativeKernels } from '../src/wasm-native';
+import { relativeError } from './relative-error';
 
 type Attrs = Record<string, unknown>;
 type Inputs = Record<string, { shape: number[]; dtype?: 'float32' | 'int32'; values: ArrayLike<number> }>;
@@ -39,18 +40,6 @@ async function compare(kernel: string, inputs: Inputs, attrs: Attrs) {
   const got = await runOn('wasm', kernel, inputs, attrs);
   expect(got.shape).toEqual(ref.shape);
   return relativeError(got.values, ref.values);
-}
-
-function relativeError(got: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(got.length).toBe(expected.length);
-  let maxDiff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (expected[i] as number)));
-    scale = Math.max(scale, Math.abs(expected[i] as number));
-  }
-  expect(scale).toBeGreaterThan(0);
-  return maxDiff / scale;
 }
 
 interface ConvCase {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRng, describeBackend, tf, useBackend } from '../src/index';
 import { nativeKernelsPackage, setNativeKernels } from '../src/wasm-native';
+import { relativeError } from './relative-error';
 
 // Where the addon is built (Linux x64 with OpenBLAS: tools/setup builds it), it must load and run;
 // elsewhere these tests are skipped and the wasm kernels run (wasm-gradients.test.ts tests both).
@@ -24,18 +25,6 @@ async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Pr
   const values = await Promise.all(list.map((t) => t.data() as Promise<Float32Array>));
   tf.dispose(list);
   return values;
-}
-
-function relativeError(got: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(got.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs((got[i] as number) - (expected[i] as number)));
-    scale = Math.max(scale, Math.abs(expected[i] as number));
-  }
-  expect(scale).toBeGreaterThan(0);
-  return diff / scale;
 }
 
 interface Case {
