@@ -11,13 +11,13 @@ import {
   type NativeKernelsState,
   setNativeKernels,
   setNativeKernelThreads,
-} from './wasm-native';
+} from './wasm/native';
 import {
   createThreadedWasmBackend,
   maxWasmThreads,
   resolveWasmThreads,
   type ThreadedWasmOverrides,
-} from './wasm-threads';
+} from './wasm/threads';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 

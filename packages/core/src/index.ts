@@ -26,14 +26,13 @@ export {
 export { releaseActiveTape, releasingTapeOnError } from './tape';
 export { assertNoTensorLeaks } from './testing';
 export { tf } from './tf';
-export { registerWasmGradientKernels, wasmGradientKernels } from './wasm-gradients';
-
-export { maxWasmThreads } from './wasm-threads';
+export { registerWasmKernels, wasmKernels } from './wasm/register';
+export { maxWasmThreads } from './wasm/threads';
 
 import { installWasmBackend } from './backend';
-import { registerWasmGradientKernels } from './wasm-gradients';
+import { registerWasmKernels } from './wasm/register';
 
 // Side effects, on purpose: importing core makes `wasm` able to train conv nets, and able to run
 // on several threads under Node.js.
-registerWasmGradientKernels();
+registerWasmKernels();
 installWasmBackend();

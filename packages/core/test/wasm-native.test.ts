@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRng, describeBackend, tf, useBackend } from '../src/index';
-import { nativeKernelsPackage, setNativeKernels } from '../src/wasm-native';
+import { nativeKernelsPackage, setNativeKernels } from '../src/wasm/native';
 import { relativeError } from './relative-error';
 
 // Where the addon is built (Linux x64 with OpenBLAS: tools/setup builds it), it must load and run;
-// elsewhere these tests are skipped and the wasm kernels run (wasm-gradients.test.ts tests both).
+// elsewhere these tests are skipped and the wasm kernels run (wasm-kernels.test.ts tests both).
 const addonPath = new URL('../../kernels-linux-x64/dist/kernels.node', import.meta.url);
 const built = existsSync(addonPath);
 const addon = built

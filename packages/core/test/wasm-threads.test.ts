@@ -9,7 +9,7 @@ import {
   tf,
   useBackend,
 } from '../src/index';
-import { createThreadedWasmBackend } from '../src/wasm-threads';
+import { createThreadedWasmBackend } from '../src/wasm/threads';
 
 const rng = createRng('wasm-threads');
 const normals = (n: number): Float32Array<ArrayBuffer> =>

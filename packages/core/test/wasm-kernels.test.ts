@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertNoTensorLeaks,
   createRng,
-  registerWasmGradientKernels,
+  registerWasmKernels,
   tf,
   useBackend,
-  wasmGradientKernels,
+  wasmKernels,
 } from '../src/index';
-import { setNativeKernels } from '../src/wasm-native';
+import { setNativeKernels } from '../src/wasm/native';
 import { relativeError } from './relative-error';
 
 type Attrs = Record<string, unknown>;
@@ -482,11 +482,11 @@ describe.each(implementations)('wasm matMul with transposes matches cpu (%s kern
 
 describe('registration', () => {
   it('every listed kernel is registered for wasm, and registering again changes nothing', () => {
-    const before = wasmGradientKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
+    const before = wasmKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
     for (const f of before) expect(typeof f).toBe('function');
-    registerWasmGradientKernels();
-    expect(wasmGradientKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc)).toEqual(before);
-    expect(wasmGradientKernels).toEqual(
+    registerWasmKernels();
+    expect(wasmKernels.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc)).toEqual(before);
+    expect(wasmKernels).toEqual(
       expect.arrayContaining([
         'Conv2DBackpropFilter',
         'DepthwiseConv2dNativeBackpropFilter',

@@ -25,7 +25,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { RecallkitError } from './errors';
+import { RecallkitError } from '../errors';
 
 /** The most threads the shipped threaded binary runs (its pool size and its cap, both 8). */
 export const maxWasmThreads = 8;

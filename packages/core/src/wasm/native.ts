@@ -18,9 +18,9 @@ import type {
   MaxPoolGradAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { tf } from '../tf';
 import { conv2DBackpropFilterInfo, conv2DBackpropInputInfo, conv2DInfo, maxPoolGradInfo } from './conv-info';
-import { tf } from './tf';
-import { intoNewOutput, type KernelArgs, type KernelFn } from './wasm-heap';
+import { intoNewOutput, type KernelArgs, type KernelFn } from './heap';
 
 /** The API of `@recallkit/kernels-linux-x64`. */
 interface NativeKernelsAddon {

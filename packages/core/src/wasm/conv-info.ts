@@ -10,7 +10,7 @@ import type {
   MaxPoolGradAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { tf } from './tf';
+import { tf } from '../tf';
 
 type Shape4 = [number, number, number, number];
 
