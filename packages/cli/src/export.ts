@@ -14,7 +14,7 @@ import type { DatasetSplits } from './types';
 
 const EXPORT_FORMAT = 'recallkit-export/1';
 
-export interface ExportOptions {
+interface ExportOptions {
   /** Output folder (default `<run>/export`, beside the checkpoint for a .ckpt file). */
   readonly out?: string;
   /** Which checkpoint of a run folder: 'last' (`model.ckpt`, default) or 'best' (`best.ckpt`). */
@@ -23,7 +23,7 @@ export interface ExportOptions {
   readonly force?: boolean;
 }
 
-export interface ExportResult {
+interface ExportResult {
   /** The folder written: model.json and weights.bin. */
   readonly out: string;
   /** The checkpoint exported. */
@@ -164,7 +164,7 @@ export async function writeExport(
  * that `tf.loadLayersModel` (after `registerLayers()`) and `loadModel` from `@recallkit/models` read:
  * the whole network, head and L2 normalisation included, mapping input batches to unit embeddings.
  */
-export async function exportRun(
+async function exportRun(
   target: string,
   registry: Registry,
   options: ExportOptions = {},

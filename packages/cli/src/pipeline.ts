@@ -39,7 +39,7 @@ export interface RunOptions {
 }
 
 /** The value of `train.selectBy` ('recall@<k>' or 'map@r') in one evaluation's metrics. */
-export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string): number {
+function selectedMetric(metrics: Evaluation['metrics'], selectBy: string): number {
   if (selectBy === 'map@r') {
     if (metrics.mapAtR === undefined) {
       throw new RecallkitError(
@@ -61,7 +61,7 @@ export function selectedMetric(metrics: Evaluation['metrics'], selectBy: string)
 }
 
 /** The unreadable images of the splits that are image datasets (`skipped`, `summary()`), or undefined. */
-export function badImagesOf(data: DatasetSplits): BadImagesReport | undefined {
+function badImagesOf(data: DatasetSplits): BadImagesReport | undefined {
   type Checked = {
     skipped?: readonly { path: string; reason: string }[];
     summary?: () => { badImages: readonly { path: string; reason: string }[] };

@@ -4,7 +4,7 @@ import type { Evaluation, RunResult } from './results';
 import type { RevisitedMetrics } from './types';
 
 /** 'Easy mAP 0.6012 mP@1 0.8571 ...; Medium ...; Hard ...' (fractions, as in metrics.json). */
-export function describeRevisited(revisited: RevisitedMetrics): string {
+function describeRevisited(revisited: RevisitedMetrics): string {
   return (['easy', 'medium', 'hard'] as const)
     .map((setup) => {
       const { map, mpAtK } = revisited[setup];

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { main } from '../src/index';
 
-export const tinyDataPlugin = fileURLToPath(new URL('./fixtures/tiny-data.ts', import.meta.url));
+const tinyDataPlugin = fileURLToPath(new URL('./fixtures/tiny-data.ts', import.meta.url));
 
 /** A tiny experiment: 4x4 blobs, an MLP, 4 classes x 3 per batch, a few steps on the cpu backend. */
 export function tinyExperiment(name: string, loss: unknown, extra: Record<string, unknown> = {}) {

@@ -105,7 +105,7 @@ export function planTranslation(index: number, augment: AugmentContext, maxShift
 }
 
 /** Checks translate options and fills in the defaults. */
-export function translateDefaults(name: string, options: TranslateOptions = {}): Required<TranslateOptions> {
+function translateDefaults(name: string, options: TranslateOptions = {}): Required<TranslateOptions> {
   const maxShift = options.maxShift ?? 2;
   const fill = options.fill ?? 255;
   if (!Number.isInteger(maxShift) || maxShift < 0) {

@@ -62,7 +62,7 @@ export function positivesFromLabels(labels: Int32Array): Positives {
 }
 
 /** Positives read from a Q x N 0/1 relevance matrix; the query's own column must not be relevant. */
-export function positivesFromRelevance(relevant: ArrayLike<number>, q: number, n: number, self: Int32Array) {
+function positivesFromRelevance(relevant: ArrayLike<number>, q: number, n: number, self: Int32Array) {
   const posPtr = new Int32Array(q + 1);
   let count = 0;
   for (let i = 0; i < q * n; i++) if (relevant[i] !== 0) count++;
@@ -144,7 +144,7 @@ export function assertFloatMatrix(x: unknown, what: string): [number, number] {
 }
 
 /** Throws naming the first all-zero row (it has no direction: L2 normalisation would divide by 0). */
-export function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
+function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
   for (let i = 0; i < rows; i++) {
     let zero = true;
     for (let c = i * cols; c < (i + 1) * cols; c++) {

@@ -6,7 +6,7 @@
 
 export type Matrix = number[][];
 
-export const sig = (x: number) => 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
+const sig = (x: number) => 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
 
 export function gramOf(e: Matrix): Matrix {
   return e.map((a) => e.map((b) => a.reduce((s, v, i) => s + v * b[i]!, 0)));

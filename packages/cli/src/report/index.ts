@@ -7,8 +7,8 @@ import { markdownTable } from './markdown';
 import { batchSizeChart, curvesChart, evaluationsChart, recallChart } from './svg';
 
 export { htmlReport } from './html';
-export { formatStat, markdownTable } from './markdown';
-export { batchSizeChart, curvesChart, evaluationsChart, niceTicks, recallChart } from './svg';
+export { markdownTable } from './markdown';
+export { curvesChart, niceTicks, recallChart } from './svg';
 
 export interface ReportPaths {
   readonly dir: string;

@@ -1,6 +1,6 @@
 import type { Stat, Summary } from '../results';
 
-export function formatStat(s: Stat, digits = 4): string {
+function formatStat(s: Stat, digits = 4): string {
   return s.n > 1 ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : s.mean.toFixed(digits);
 }
 

@@ -10,7 +10,7 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function colourOf(index: number, summary: Summary): string {
+function colourOf(index: number, summary: Summary): string {
   return summary.trained ? PALETTE[index % PALETTE.length]! : FLOOR_COLOUR;
 }
 

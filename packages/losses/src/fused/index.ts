@@ -28,7 +28,7 @@ export interface FusedResult {
  * row block by row block: `blockScores(r0, r1)` supplies the similarities of rows [r0, r1) just
  * before they are needed, so while worker threads rank one block the caller can compute the next.
  */
-export function fusedRanking(
+function fusedRanking(
   spec: RankingSpec,
   ks: number[],
   rows: number,

@@ -10,7 +10,6 @@ import { PatchEmbedding } from './patch-embedding';
 import { PositionEmbedding } from './position-embedding';
 import { SelectToken } from './select-token';
 
-export { LAYER_PACKAGE } from './common';
 export { FrozenBatchNormalization, type FrozenBatchNormalizationArgs } from './frozen-batch-norm';
 export { GeM, type GeMArgs } from './gem';
 export { GraphModelLayer, type GraphModelLayerArgs } from './graph-model-layer';

@@ -15,7 +15,7 @@ import type { WasmKernelConfig } from '../register';
  * window) holding the window's maximum, summed where windows overlap; a window of NaN or -Infinity
  * only passes nothing. These are tfjs `cpu`'s MaxPoolGrad semantics, ties included.
  */
-export function maxPoolGradInto(
+function maxPoolGradInto(
   x: Float32Array,
   dy: Float32Array,
   dx: Float32Array,
