@@ -1,11 +1,9 @@
-import { RecallkitError, tf } from '@recallkit/core';
+import { type Labels, labelArray, RecallkitError, tf } from '@recallkit/core';
 
 export interface TripletOptions {
   /** Required gap between the anchor-positive and anchor-negative cosine similarities (default 0.2). */
   margin?: number;
 }
-
-type Labels = tf.Tensor1D | Int32Array | number[];
 
 /**
  * Batch-all triplet loss on cosine similarity: the mean over every triplet (a, p, n) with
@@ -15,14 +13,14 @@ type Labels = tf.Tensor1D | Int32Array | number[];
 export function tripletLoss(options: TripletOptions = {}) {
   const margin = options.margin ?? 0.2;
   if (!Number.isFinite(margin) || margin < 0) {
-    throw new RecallkitError('BAD_OPTION', `triplet: margin must be a non-negative number, got ${margin}`);
+    throw new RecallkitError(
+      'INVALID_OPTION',
+      `triplet: margin must be a non-negative number, got ${margin}`,
+    );
   }
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    const values = labels instanceof tf.Tensor ? Array.from(labels.dataSync()) : Array.from(labels);
     const n = embeddings.shape[0];
-    if (values.length !== n) {
-      throw new RecallkitError('BAD_INPUT', `triplet: ${values.length} labels for ${n} embeddings`);
-    }
+    const values = labelArray(labels, 'triplet: labels', n);
     // valid[a][p][n] = 1 where (a, p, n) is a triplet; built once on the CPU from the labels.
     const valid = new Float32Array(n * n * n);
     let count = 0;
@@ -38,7 +36,7 @@ export function tripletLoss(options: TripletOptions = {}) {
     }
     if (count === 0) {
       throw new RecallkitError(
-        'NO_TRIPLETS',
+        'NO_POSITIVE_PAIR',
         'triplet: the batch holds no (anchor, positive, negative) triplet',
       );
     }

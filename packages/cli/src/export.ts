@@ -44,7 +44,7 @@ async function checkpointOf(target: string, which: 'best' | 'last' | undefined):
   if (which === undefined) return file;
   if (file === target) {
     throw new RecallkitError(
-      'EXPORT_OPTION',
+      'INVALID_OPTION',
       `--checkpoint chooses between the checkpoints of a run folder; ${target} is a checkpoint file`,
     );
   }

@@ -188,7 +188,7 @@ export function instanceEvaluator(options: InstanceEvaluatorOptions = {}): Evalu
     const [rows, dim] = embeddings.shape;
     if (rows !== protocol.database + protocol.queries) {
       throw new RecallkitError(
-        'BAD_EMBEDDINGS',
+        'INVALID_INPUT',
         `${test!.name}: ${rows} embeddings for ${protocol.database} database images and ${protocol.queries} queries`,
       );
     }

@@ -155,7 +155,7 @@ function checkInputShape(
   for (const set of sets) {
     if (input.length === set.sampleShape.length && input.join(',') !== set.sampleShape.join(',')) {
       throw new RecallkitError(
-        'INPUT_SHAPE_MISMATCH',
+        'INVALID_INPUT',
         `the network takes [${input.join(', ')}] inputs, but ${set.name} gives [${set.sampleShape.join(', ')}]: set the dataset's size to the network's`,
       );
     }

@@ -103,14 +103,14 @@ export async function openExport(dir: string): Promise<ExportedModel> {
     metadata = (JSON.parse(text) as { userDefinedMetadata?: { recallkit?: Record<string, unknown> } })
       .userDefinedMetadata?.recallkit;
   } catch (error) {
-    throw new RecallkitError('EXPORT_INVALID', `${file}: not valid JSON: ${(error as Error).message}`);
+    throw new RecallkitError('INVALID_EXPORT', `${file}: not valid JSON: ${(error as Error).message}`);
   }
   let model: tf.LayersModel;
   try {
     model = await loadModel(dir);
   } catch (error) {
     if (error instanceof RecallkitError) throw error;
-    throw new RecallkitError('EXPORT_INVALID', `${dir}: cannot load the model: ${(error as Error).message}`);
+    throw new RecallkitError('INVALID_EXPORT', `${dir}: cannot load the model: ${(error as Error).message}`);
   }
   const input = model.inputs[0]?.shape.slice(1) ?? [];
   const output = model.outputs[0]?.shape ?? [];
@@ -489,7 +489,7 @@ export function addServeCommands(
             const shape = source.dataset.sampleShape;
             if (shape.join(',') !== exported.inputShape.join(',')) {
               throw new RecallkitError(
-                'INPUT_SHAPE_MISMATCH',
+                'INVALID_INPUT',
                 `${images} gives [${shape.join(', ')}] samples, but ${exportDir} takes [${exported.inputShape.join(', ')}]: set the dataset's size`,
               );
             }

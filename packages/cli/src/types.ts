@@ -1,12 +1,10 @@
-import type { tf } from '@recallkit/core';
+import type { Labels, tf } from '@recallkit/core';
 import type { RevisitedGroundTruth } from '@recallkit/evaluator';
 
 /**
  * What the pipeline needs from each kind of component. The built-in components (and any plugin's)
  * satisfy these structurally; `builtins.ts` registers them under these types.
  */
-
-export type Labels = tf.Tensor1D | Int32Array | number[];
 
 /** A labelled image collection (the @recallkit/datasets `Dataset` contract). */
 export interface Dataset {

@@ -1,3 +1,4 @@
+import { isRecallkitError, type RecallkitErrorCode } from '@recallkit/core';
 import { registerBuiltins } from './builtins';
 import { type Job, runJob } from './jobs';
 
@@ -7,7 +8,7 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'progress'; id: number; step: number; total: number; loss: number }
   | { type: 'result'; id: number; result: import('./results').RunResult }
-  | { type: 'error'; id: number; message: string; code?: string };
+  | { type: 'error'; id: number; message: string; code?: RecallkitErrorCode };
 
 /**
  * The body of a bench worker process: runs the jobs the parent sends, one at a time, on its own
@@ -32,12 +33,11 @@ export function serveJobs(): void {
       });
       send({ type: 'result', id, result });
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
       send({
         type: 'error',
         id,
         message: error instanceof Error ? error.message : String(error),
-        ...(typeof code === 'string' ? { code } : {}),
+        ...(isRecallkitError(error) ? { code: error.code } : {}),
       });
     }
   });

@@ -212,7 +212,7 @@ describe('recallkit export', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("expected 'best' or 'last'");
     expect((await run(['export', join(plain, 'model.ckpt'), '--checkpoint', 'last'])).stderr).toContain(
-      '[EXPORT_OPTION]',
+      '[INVALID_OPTION]',
     );
   });
 

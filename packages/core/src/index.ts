@@ -8,11 +8,12 @@ export {
   type UseBackendOptions,
   useBackend,
 } from './backend';
-export { isRecallkitError, RecallkitError } from './errors';
+export { errorCodes, isRecallkitError, RecallkitError, type RecallkitErrorCode } from './errors';
+export { chooseImplementation, type Implementation } from './implementation';
+export { type Labels, labelArray } from './labels';
 export { createRng, type Rng, type RngState, restoreRng } from './rng';
 export {
   forEachSimilarityBlock,
-  type Labels,
   l2Normalize,
   type RelevanceMaskOptions,
   relevanceMask,

@@ -102,14 +102,14 @@ class Xoshiro128 implements Rng {
 
   uniform(low = 0, high = 1): number {
     if (!Number.isFinite(low) || !Number.isFinite(high) || high < low) {
-      throw new RecallkitError('INVALID_ARGUMENT', `rng.uniform(${low}, ${high}): need finite low <= high`);
+      throw new RecallkitError('INVALID_OPTION', `rng.uniform(${low}, ${high}): need finite low <= high`);
     }
     return low + (high - low) * this.next();
   }
 
   int(n: number): number {
     if (!Number.isInteger(n) || n <= 0 || n > 0x100000000) {
-      throw new RecallkitError('INVALID_ARGUMENT', `rng.int(${n}): n must be an integer in [1, 2^32]`);
+      throw new RecallkitError('INVALID_OPTION', `rng.int(${n}): n must be an integer in [1, 2^32]`);
     }
     // Rejection sampling removes the modulo bias.
     const limit = Math.floor(0x100000000 / n) * n;
@@ -122,7 +122,7 @@ class Xoshiro128 implements Rng {
   normal(mean = 0, std = 1): number {
     if (!Number.isFinite(mean) || !Number.isFinite(std) || std < 0) {
       throw new RecallkitError(
-        'INVALID_ARGUMENT',
+        'INVALID_OPTION',
         `rng.normal(${mean}, ${std}): need finite mean and std >= 0`,
       );
     }
@@ -144,7 +144,7 @@ class Xoshiro128 implements Rng {
   split(key: string | number): Rng {
     if (typeof key === 'number' && !Number.isFinite(key)) {
       throw new RecallkitError(
-        'INVALID_ARGUMENT',
+        'INVALID_OPTION',
         `rng.split(${key}): key must be a finite number or a string`,
       );
     }
@@ -169,7 +169,7 @@ function rotl(x: number, k: number): number {
 export function createRng(seed: number | string): Rng {
   if (typeof seed === 'number' ? !Number.isFinite(seed) : typeof seed !== 'string') {
     throw new RecallkitError(
-      'INVALID_SEED',
+      'INVALID_OPTION',
       `createRng: seed must be a finite number or a string, got ${String(seed)}`,
     );
   }

@@ -1,9 +1,9 @@
 /** Embedding primitives: L2 normalisation, pairwise similarity (whole or in query blocks), relevance masks. */
 import { RecallkitError } from './errors';
+import { type Labels, labelArray } from './labels';
 import { tf } from './tf';
 
 export type SimilarityMetric = 'dot' | 'cosine' | 'negSqL2';
-export type Labels = tf.Tensor1D | Int32Array | ArrayLike<number>;
 
 export interface SimilarityOptions {
   /** 'dot' (default): q . d; 'cosine': dot of L2-normalised rows; 'negSqL2': -||q - d||^2. */
@@ -31,7 +31,7 @@ const metrics: readonly SimilarityMetric[] = ['dot', 'cosine', 'negSqL2'];
 function requireMatrix(x: tf.Tensor, what: string): asserts x is tf.Tensor2D {
   if (!(x instanceof tf.Tensor) || x.rank !== 2) {
     throw new RecallkitError(
-      'INVALID_SHAPE',
+      'INVALID_INPUT',
       `${what} must be a 2-D tensor (rows x dim), got ${x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x}`,
     );
   }
@@ -60,7 +60,7 @@ function requireCompatible(queries: tf.Tensor, database: tf.Tensor): void {
   requireMatrix(database, 'database');
   if (queries.shape[1] !== database.shape[1]) {
     throw new RecallkitError(
-      'SHAPE_MISMATCH',
+      'INVALID_INPUT',
       `queries have dimension ${queries.shape[1]} but the database has ${database.shape[1]}`,
     );
   }
@@ -163,27 +163,6 @@ export async function forEachSimilarityBlock(
   }
 }
 
-function labelValues(labels: Labels, what: string): Int32Array {
-  let values: ArrayLike<number>;
-  if (labels instanceof tf.Tensor) {
-    if (labels.rank !== 1) {
-      throw new RecallkitError('INVALID_LABELS', `${what} must be 1-D, got shape [${labels.shape}]`);
-    }
-    values = labels.dataSync();
-  } else {
-    values = labels;
-  }
-  const out = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
-      throw new RecallkitError('INVALID_LABELS', `${what}[${i}] = ${v} is not a 32-bit integer label`);
-    }
-    out[i] = v;
-  }
-  return out;
-}
-
 export interface RelevanceMaskOptions {
   /**
    * For each query, the database column holding the query itself (or -1): that column is set to 0,
@@ -198,11 +177,11 @@ export function relevanceMask(
   databaseLabels: Labels,
   options: RelevanceMaskOptions = {},
 ): tf.Tensor2D {
-  const q = labelValues(queryLabels, 'queryLabels');
-  const d = labelValues(databaseLabels, 'databaseLabels');
+  const q = labelArray(queryLabels, 'queryLabels');
+  const d = labelArray(databaseLabels, 'databaseLabels');
   const { self } = options;
   if (self !== undefined && self.length !== q.length) {
-    throw new RecallkitError('SHAPE_MISMATCH', `self has ${self.length} entries for ${q.length} queries`);
+    throw new RecallkitError('INVALID_INPUT', `self has ${self.length} entries for ${q.length} queries`);
   }
   const selfColumns =
     self === undefined

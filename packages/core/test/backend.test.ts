@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeBackend } from '../src/backend';
-import { describeBackend, isRecallkitError, RecallkitError, tf, useBackend } from '../src/index';
+import { describeBackend, RecallkitError, tf, useBackend } from '../src/index';
 
 function notFound(id: string): Error {
   return Object.assign(new Error(`Cannot find package '${id}' imported from /app/index.js`), {
@@ -112,18 +112,5 @@ describe('useBackend', () => {
     expect(d.threads).toBe(Math.min(availableParallelism(), 8));
     expect(d.versions['@tensorflow/tfjs-core']).toMatch(/^\d+\.\d+\.\d+$/);
     expect(d.versions['@tensorflow/tfjs-backend-wasm']).toBe(d.versions['@tensorflow/tfjs-core']);
-  });
-});
-
-describe('RecallkitError', () => {
-  it('carries a stable code and details', () => {
-    const e = new RecallkitError('X_CODE', 'message', { row: 3 });
-    expect(e).toBeInstanceOf(Error);
-    expect(e.code).toBe('X_CODE');
-    expect(e.details).toEqual({ row: 3 });
-    expect(isRecallkitError(e)).toBe(true);
-    expect(isRecallkitError(e, 'X_CODE')).toBe(true);
-    expect(isRecallkitError(e, 'OTHER')).toBe(false);
-    expect(isRecallkitError(new Error('x'))).toBe(false);
   });
 });

@@ -102,7 +102,7 @@ describe('wasm on several threads', () => {
     expect(d.threadsNote).toContain('at most 8');
     process.env['RECALLKIT_THREADS'] = 'many';
     const error = await useBackend('wasm').catch((e: unknown) => e);
-    expect(isRecallkitError(error, 'INVALID_THREADS')).toBe(true);
+    expect(isRecallkitError(error, 'INVALID_OPTION')).toBe(true);
     expect((error as Error).message).toContain('RECALLKIT_THREADS');
   });
 

@@ -110,13 +110,13 @@ function translateDefaults(name: string, options: TranslateOptions = {}): Requir
   const fill = options.fill ?? 255;
   if (!Number.isInteger(maxShift) || maxShift < 0) {
     throw new RecallkitError(
-      'PIPELINE_OPTION',
+      'INVALID_OPTION',
       `${name}: translate.maxShift must be an integer >= 0, got ${maxShift}`,
     );
   }
   if (!Number.isInteger(fill) || fill < 0 || fill > 255) {
     throw new RecallkitError(
-      'PIPELINE_OPTION',
+      'INVALID_OPTION',
       `${name}: translate.fill must be an integer 0-255, got ${fill}`,
     );
   }
@@ -205,12 +205,12 @@ export class PixelDataset<ClassId extends number | string = number> implements D
     this.augmentation = options.augmentation ?? 'none';
     if (this.augmentation !== 'none' && this.augmentation !== 'translate') {
       throw new RecallkitError(
-        'PIPELINE_OPTION',
+        'INVALID_OPTION',
         `${name}: augmentation must be 'translate' or 'none' for in-memory pixels, got '${String(this.augmentation)}'`,
       );
     }
     if (this.augmentation === 'translate' && sampleShape.length !== 3) {
-      throw new RecallkitError('PIPELINE_OPTION', `${name}: 'translate' needs samples of shape [H, W, C]`);
+      throw new RecallkitError('INVALID_OPTION', `${name}: 'translate' needs samples of shape [H, W, C]`);
     }
     this.translate = translateDefaults(name, options.translate);
     // One value per byte, computed as the reference does: (x / 255 - mean) / std.

@@ -214,20 +214,20 @@ export async function emoji(options: EmojiOptions = {}): Promise<EmojiSplits> {
   const size = options.size ?? 32;
   if (vendors.length === 0 || new Set(vendors).size !== vendors.length) {
     throw new RecallkitError(
-      'DATASET_OPTION',
+      'INVALID_OPTION',
       `emoji: vendors must be distinct and non-empty, got [${vendors.join(', ')}]`,
     );
   }
   for (const v of vendors) {
     if (!(EMOJI_VENDORS as readonly string[]).includes(v)) {
       throw new RecallkitError(
-        'DATASET_OPTION',
+        'INVALID_OPTION',
         `emoji: unknown vendor '${v}' (known: ${EMOJI_VENDORS.join(', ')})`,
       );
     }
   }
   if (!Number.isInteger(size) || size < 1) {
-    throw new RecallkitError('DATASET_OPTION', `emoji: size must be a positive integer, got ${size}`);
+    throw new RecallkitError('INVALID_OPTION', `emoji: size must be a positive integer, got ${size}`);
   }
   const concurrency = options.concurrency ?? 8;
   // google's emoji.json gives the classes and their order, as in the peer.

@@ -113,7 +113,7 @@ export class ImageDataset implements Dataset {
     this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'RecallkitWarning'));
     const size = pipelineSize(name, this.pipeline);
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
-      throw new RecallkitError('PIPELINE_OPTION', `${name}: concurrency must be a positive integer`);
+      throw new RecallkitError('INVALID_OPTION', `${name}: concurrency must be a positive integer`);
     }
     this.sampleShape = [size, size, 3];
   }

@@ -30,16 +30,16 @@ function checkCounts(what: string, options: ClassBalancedOptions): void {
   for (const key of ['classesPerBatch', 'samplesPerClass'] as const) {
     const v = options[key];
     if (!Number.isInteger(v) || v < 1) {
-      throw new RecallkitError('SAMPLER_OPTION', `${what}: ${key} must be a positive integer, got ${v}`);
+      throw new RecallkitError('INVALID_OPTION', `${what}: ${key} must be a positive integer, got ${v}`);
     }
   }
   if (!Number.isFinite(options.seed)) {
-    throw new RecallkitError('SAMPLER_OPTION', `${what}: seed must be a finite number`);
+    throw new RecallkitError('INVALID_OPTION', `${what}: seed must be a finite number`);
   }
   const { labels } = options;
   for (let i = 0; i < labels.length; i++) {
     if (!Number.isInteger(labels[i])) {
-      throw new RecallkitError('SAMPLER_OPTION', `${what}: labels[${i}] = ${labels[i]} is not an integer`);
+      throw new RecallkitError('INVALID_OPTION', `${what}: labels[${i}] = ${labels[i]} is not an integer`);
     }
   }
 }
@@ -59,7 +59,7 @@ abstract class SeededSampler implements BatchSampler {
 
   batches(epoch: number): Int32Array[] {
     if (!Number.isInteger(epoch) || epoch < 0) {
-      throw new RecallkitError('SAMPLER_OPTION', `epoch must be a non-negative integer, got ${epoch}`);
+      throw new RecallkitError('INVALID_OPTION', `epoch must be a non-negative integer, got ${epoch}`);
     }
     if (this.cached?.epoch !== epoch) this.cached = { epoch, batches: this.compute(epoch) };
     return this.cached.batches.map((b) => b.slice());
@@ -171,7 +171,7 @@ export class MPerClassSampler extends SeededSampler {
     this.numBatches = Math.floor(length / this.batchSize);
     if (this.numBatches < 1) {
       throw new RecallkitError(
-        'SAMPLER_OPTION',
+        'INVALID_OPTION',
         `mPerClassSampler: an epoch of ${length} samples holds no batch of ${this.batchSize}`,
       );
     }

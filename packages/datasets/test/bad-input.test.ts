@@ -231,7 +231,7 @@ const cases: BadInputCase[] = [
     input: "class_id 'x' on a list line",
     run: () => stanfordOnlineProducts({ root: join(root, 'sop-bad-class') }),
     error: {
-      code: 'DATASET_LIST_INVALID',
+      code: 'INVALID_DATASET_LIST',
       message: /Ebay_train\.txt:2: class_id must be an integer, got 'x'/,
     },
   },
@@ -251,7 +251,7 @@ const cases: BadInputCase[] = [
     entry: 'new ImageDataset(..., { pipeline: { size: 224, resize: 200 } })',
     input: 'a resize below the crop',
     run: () => new ImageDataset('x', [], new Int32Array(0), [], { pipeline: { size: 224, resize: 200 } }),
-    error: { code: 'PIPELINE_OPTION', message: /need integers resize \(200\) >= size \(224\)/ },
+    error: { code: 'INVALID_OPTION', message: /need integers resize \(200\) >= size \(224\)/ },
   },
   {
     entry: 'imageDataset.load(indices)',
@@ -307,7 +307,7 @@ const cases: BadInputCase[] = [
     entry: 'rskSampler({ labels, ... })',
     input: 'label 1.5 at index 2',
     run: () => rskSampler({ labels: [0, 0, 1.5, 1.5], classesPerBatch: 2, samplesPerClass: 2, seed: 1 }),
-    error: { code: 'SAMPLER_OPTION', message: /labels\[2\] = 1\.5 is not an integer/ },
+    error: { code: 'INVALID_OPTION', message: /labels\[2\] = 1\.5 is not an integer/ },
   },
   {
     entry: 'rskSampler({ labels, classesPerBatch: 3, samplesPerClass: 2, seed })',

@@ -187,7 +187,7 @@ describe('imageFolder, one root split by class', () => {
     expect(quarter.train.classIds).toEqual(['ant']);
     expect(quarter.test.classIds).toEqual(['bee', 'cat', 'dog']);
     const e = await rejection(imageFolder({ root, trainFraction: 0.1 }));
-    expect(isRecallkitError(e, 'DATASET_OPTION')).toBe(true);
+    expect(isRecallkitError(e, 'INVALID_OPTION')).toBe(true);
     expect(e.message).toMatch(/leaves training without a class/);
   });
 
@@ -199,12 +199,12 @@ describe('imageFolder, one root split by class', () => {
     const both = await rejection(
       imageFolder({ root, trainClasses: ['ant', 'bee'], testClasses: ['bee', 'cat'] }),
     );
-    expect(isRecallkitError(both, 'DATASET_OPTION')).toBe(true);
+    expect(isRecallkitError(both, 'INVALID_OPTION')).toBe(true);
     expect(both.message).toMatch(/in both trainClasses and testClasses: bee$/);
     const twice = await rejection(imageFolder({ root, trainClasses: ['ant', 'ant'] }));
     expect(twice.message).toMatch(/trainClasses names ant more than once/);
     const mixed = await rejection(imageFolder({ root, trainClasses: ['ant'], trainFraction: 0.5 }));
-    expect(isRecallkitError(mixed, 'DATASET_OPTION')).toBe(true);
+    expect(isRecallkitError(mixed, 'INVALID_OPTION')).toBe(true);
   });
 });
 

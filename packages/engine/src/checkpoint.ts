@@ -118,7 +118,7 @@ function encodeBody({ meta, tensors }: CheckpointContents): Buffer {
     const length = t.shape.reduce((a, b) => a * b, 1);
     if (length !== t.data.length) {
       throw new RecallkitError(
-        'BAD_CHECKPOINT_TENSOR',
+        'INVALID_INPUT',
         `tensor '${t.name}' has ${t.data.length} values for shape [${t.shape.join(', ')}]`,
       );
     }

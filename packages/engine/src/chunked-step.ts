@@ -1,9 +1,6 @@
-import { RecallkitError, releaseActiveTape, tf } from '@recallkit/core';
+import { type Labels, labelArray, RecallkitError, releaseActiveTape, tf } from '@recallkit/core';
 import { assertChunkSafe } from './chunk-safety';
 import type { Optimizer } from './optimizers';
-
-/** Labels of a batch, one per row (the `@recallkit/losses` contract). */
-export type Labels = tf.Tensor1D | Int32Array | number[];
 
 /** Any loss on a batch of embeddings; every `EmbeddingLoss` of `@recallkit/losses` is one. */
 export type StepLoss = (embeddings: tf.Tensor2D, labels: Labels) => tf.Scalar;
@@ -230,7 +227,7 @@ function embed(model: tf.LayersModel, x: tf.Tensor, training: boolean, rows: num
   const out = model.apply(x, { training });
   if (!(out instanceof tf.Tensor) || out.rank !== 2 || out.shape[0] !== rows) {
     throw new RecallkitError(
-      'BAD_MODEL_OUTPUT',
+      'MODEL_OUTPUT',
       `the model must map a batch of ${rows} inputs to one ${rows} x D embedding tensor; got ${describe(out)}`,
     );
   }
@@ -267,7 +264,7 @@ function resolveBatchSize(options: GradientOptions): number {
   const n = typeof options.inputs === 'function' ? options.batchSize : options.inputs.shape[0];
   if (n === undefined || !Number.isInteger(n) || n < 1) {
     throw new RecallkitError(
-      'BAD_BATCH',
+      'INVALID_OPTION',
       typeof options.inputs === 'function'
         ? `batchSize must be a positive integer when inputs is a loader; got ${options.batchSize}`
         : 'inputs must hold at least one row',
@@ -275,7 +272,7 @@ function resolveBatchSize(options: GradientOptions): number {
   }
   if (typeof options.inputs !== 'function' && options.batchSize !== undefined && options.batchSize !== n) {
     throw new RecallkitError(
-      'BAD_BATCH',
+      'INVALID_OPTION',
       `batchSize ${options.batchSize} disagrees with the ${n} rows of inputs`,
     );
   }
@@ -284,16 +281,13 @@ function resolveBatchSize(options: GradientOptions): number {
 
 function checkChunkSize(chunkSize: number): number {
   if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RecallkitError('BAD_CHUNK_SIZE', `chunkSize must be a positive integer; got ${chunkSize}`);
+    throw new RecallkitError('INVALID_OPTION', `chunkSize must be a positive integer; got ${chunkSize}`);
   }
   return chunkSize;
 }
 
 function checkLabels(labels: Labels, batchSize: number): void {
-  const n = labels instanceof tf.Tensor ? labels.shape[0] : labels.length;
-  if (n !== batchSize) {
-    throw new RecallkitError('BAD_LABELS', `got ${n} labels for a batch of ${batchSize} rows`);
-  }
+  labelArray(labels, 'labels', batchSize);
 }
 
 function describe(out: unknown): string {

@@ -8,7 +8,6 @@ export {
   fullBatchGradients,
   type GradientOptions,
   type GradientResult,
-  type Labels,
   type StepLoss,
   type StepOptions,
   trainableVariables,

@@ -22,7 +22,7 @@ export interface OptimizerState {
 
 export interface Optimizer {
   readonly kind: 'adam' | 'adamw';
-  /** Base learning rate, used where `step` is given none; schedules set it. */
+  /** Base learning rate, used where `step` is given none. */
   learningRate: number;
   readonly iterations: number;
   step(variables: tf.Variable[], gradients: tf.Tensor[], learningRate?: LearningRate): void;
@@ -72,7 +72,7 @@ class AdamOptimizer implements Optimizer {
   step(variables: tf.Variable[], gradients: tf.Tensor[], learningRate?: LearningRate): void {
     if (variables.length !== gradients.length) {
       throw new RecallkitError(
-        'BAD_GRADIENTS',
+        'INVALID_INPUT',
         `got ${gradients.length} gradients for ${variables.length} variables`,
       );
     }
@@ -168,7 +168,7 @@ function rateFor(rate: LearningRate, variable: tf.Variable, index: number): numb
 function checkNumber(name: string, value: number, min: number, max: number): void {
   if (!(Number.isFinite(value) && value >= min && value <= max)) {
     throw new RecallkitError(
-      'BAD_OPTIMIZER_OPTION',
+      'INVALID_OPTION',
       `${name} must be a finite number in [${min}, ${max}]; got ${value}`,
     );
   }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   atomicTemporary,
   createRng,
+  type Labels,
   RecallkitError,
   type Rng,
   type RngState,
@@ -17,7 +18,7 @@ import {
   type StoredTensor,
   writeCheckpoint,
 } from './checkpoint';
-import { applyGradients, chunkedGradients, type Labels, trainableVariables } from './chunked-step';
+import { applyGradients, chunkedGradients, trainableVariables } from './chunked-step';
 import type { RandomStateful, TrainingDataset, TrainingSampler } from './data';
 import { MetricsLog } from './metrics-log';
 import { adam, adamW, type Optimizer } from './optimizers';
@@ -258,7 +259,7 @@ export class Trainer {
     const value = metrics[e.metric];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new RecallkitError(
-        'BAD_EVALUATION',
+        'INVALID_EVALUATION',
         `the evaluation returned no finite '${e.metric}' (got keys: ${Object.keys(metrics).join(', ') || 'none'})`,
       );
     }
@@ -368,7 +369,7 @@ export class Trainer {
     } else {
       if (!o.checkpoint) {
         throw new RecallkitError(
-          'BAD_TRAIN_OPTION',
+          'INVALID_OPTION',
           'resume: true needs checkpoint.dir to look for checkpoints',
         );
       }
@@ -625,7 +626,7 @@ function headVariablesOf(model: tf.LayersModel, head: TrainOptions['head']): Set
       const layer = model.layers.find((l) => l.name === name);
       if (!layer) {
         throw new RecallkitError(
-          'BAD_TRAIN_OPTION',
+          'INVALID_OPTION',
           `head layer '${name}' is not in the model (layers: ${model.layers.map((l) => l.name).join(', ')})`,
         );
       }
@@ -639,7 +640,7 @@ function headVariablesOf(model: tf.LayersModel, head: TrainOptions['head']): Set
 }
 
 function validate(o: TrainOptions): void {
-  const bad = (message: string) => new RecallkitError('BAD_TRAIN_OPTION', message);
+  const bad = (message: string) => new RecallkitError('INVALID_OPTION', message);
   if (!Number.isInteger(o.epochs) || o.epochs < 1)
     throw bad(`epochs must be a positive integer; got ${o.epochs}`);
   if (o.iterations !== undefined && (!Number.isInteger(o.iterations) || o.iterations < 1)) {

@@ -217,10 +217,10 @@ describe('chunkedStep', () => {
     const inputs = tf.tensor2d(randomData(24 * 8, 2), [24, 8]);
     await expect(
       chunkedGradients({ model, loss: pairLoss, inputs, labels, chunkSize: 0 }),
-    ).rejects.toMatchObject({ code: 'BAD_CHUNK_SIZE' });
+    ).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     await expect(
       chunkedGradients({ model, loss: pairLoss, inputs, labels: [1, 2], chunkSize: 4 }),
-    ).rejects.toMatchObject({ code: 'BAD_LABELS' });
+    ).rejects.toMatchObject({ code: 'INVALID_LABELS' });
     const before = tf.memory().numTensors;
     const nanLoss = (e: tf.Tensor2D) => tf.mul(tf.sum(e), Number.NaN) as tf.Scalar;
     await expect(

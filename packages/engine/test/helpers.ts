@@ -1,5 +1,5 @@
 // Small private stand-ins for the models, losses and datasets contracts, sized for fast tests.
-import { createRng, type Rng, tf } from '@recallkit/core';
+import { createRng, type Labels, labelArray, type Rng, tf } from '@recallkit/core';
 import type { TrainingDataset, TrainingSampler } from '../src/index';
 
 export function mlp(inputDim = 8, embeddingDim = 6, seed = 1): tf.LayersModel {
@@ -47,9 +47,9 @@ export function cnn(seed = 1): tf.LayersModel {
  * A smooth pairwise loss over the whole batch (every embedding's gradient depends on all others):
  * positives pulled to similarity 1, negatives pushed below 0.2 through a softplus.
  */
-export function pairLoss(embeddings: tf.Tensor2D, labels: tf.Tensor1D | Int32Array | number[]): tf.Scalar {
+export function pairLoss(embeddings: tf.Tensor2D, labels: Labels): tf.Scalar {
   return tf.tidy(() => {
-    const y = labels instanceof tf.Tensor ? labels : tf.tensor1d(Array.from(labels), 'int32');
+    const y = tf.tensor1d(labelArray(labels), 'int32');
     const same = tf.cast(tf.equal(y.expandDims(1), y.expandDims(0)), 'float32');
     const n = embeddings.shape[0];
     const positives = tf.sub(same, tf.eye(n));

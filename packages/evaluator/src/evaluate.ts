@@ -1,16 +1,8 @@
-import { createRng, RecallkitError, tf } from '@recallkit/core';
+import { createRng, type Labels, labelArray, RecallkitError, tf } from '@recallkit/core';
 import { kMeans, normalizedMutualInformation } from './clustering';
 import { exactSearcher } from './exact';
 import { faissAvailable, faissSearcher } from './faiss';
-import {
-  checkMagnitudes,
-  type EmbeddingsInput,
-  type LabelsInput,
-  type Matrix,
-  normalizeRows,
-  toLabels,
-  toMatrix,
-} from './input';
+import { checkMagnitudes, type EmbeddingsInput, type Matrix, normalizeRows, toMatrix } from './input';
 import { createTally } from './metrics';
 import { MIN_ROWS_PER_SEARCH, scanQueries } from './scan';
 import { rowBlocks, type Searcher, type Similarity, sliceRows } from './search';
@@ -39,7 +31,7 @@ export interface EvaluateOptions<M extends MetricName = MetricName> {
   dim?: number;
   /** A separate gallery: queries are then searched in it (no self-match), with `galleryLabels`. */
   gallery?: EmbeddingsInput;
-  galleryLabels?: LabelsInput;
+  galleryLabels?: Labels;
   /**
    * Metrics to report: any of 'recall', 'precisionAt1', 'rPrecision', 'mapAtR' (they share one
    * search) and 'nmi' (seeded k-means; no search when it is the only one). Default: the four rank
@@ -118,12 +110,12 @@ function checkOptions(options: EvaluateOptions): {
   similarity: Similarity;
 } {
   if (options === null || typeof options !== 'object') {
-    throw new RecallkitError('BAD_OPTION', 'options must be an object');
+    throw new RecallkitError('INVALID_OPTION', 'options must be an object');
   }
   for (const key of Object.keys(options)) {
     if (!EVALUATE_OPTIONS.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
       throw new RecallkitError(
-        'BAD_OPTION',
+        'INVALID_OPTION',
         `unknown option '${key}' (valid: ${EVALUATE_OPTIONS.join(', ')})`,
         { option: key, valid: EVALUATE_OPTIONS },
       );
@@ -135,44 +127,44 @@ function checkOptions(options: EvaluateOptions): {
     (!Array.isArray(ks) || ks.length === 0 || !ks.every((k) => Number.isInteger(k) && k >= 1))
   ) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.k must be a non-empty list of positive integers, got ${JSON.stringify(ks)}`,
     );
   }
   if (options.metrics !== undefined && (!Array.isArray(options.metrics) || options.metrics.length === 0)) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.metrics must be a non-empty list of ${METRIC_NAMES.join(', ')}`,
     );
   }
   const metrics = new Set<MetricName>(options.metrics ?? EVALUATE_DEFAULTS.metrics);
   for (const m of metrics) {
     if (!METRIC_NAMES.includes(m)) {
-      throw new RecallkitError('BAD_OPTION', `unknown metric '${m}' (known: ${METRIC_NAMES.join(', ')})`);
+      throw new RecallkitError('INVALID_OPTION', `unknown metric '${m}' (known: ${METRIC_NAMES.join(', ')})`);
     }
   }
   const similarity = options.similarity ?? EVALUATE_DEFAULTS.similarity;
   if (!['cosine', 'dot', 'negSqL2'].includes(similarity)) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `unknown similarity '${similarity}' (known: cosine, dot, negSqL2)`,
     );
   }
   for (const key of ['depth', 'blockRows'] as const) {
     const v = options[key];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
-      throw new RecallkitError('BAD_OPTION', `options.${key} must be a positive integer, got ${v}`);
+      throw new RecallkitError('INVALID_OPTION', `options.${key} must be a positive integer, got ${v}`);
     }
   }
   const iterations = options.kMeansIterations;
   if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 0)) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.kMeansIterations must be a non-negative integer (0 keeps the initial centroids), got ${iterations}`,
     );
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new RecallkitError('BAD_OPTION', 'options.onProgress must be a function');
+    throw new RecallkitError('INVALID_OPTION', 'options.onProgress must be a function');
   }
   return { ks, metrics, similarity };
 }
@@ -181,7 +173,7 @@ function checkOptions(options: EvaluateOptions): {
 function checkDim(input: EmbeddingsInput, matrix: Matrix, dim: number | undefined, what: string): void {
   if (dim !== undefined && !(input instanceof Float32Array) && matrix.dim !== dim) {
     throw new RecallkitError(
-      'BAD_EMBEDDINGS',
+      'INVALID_INPUT',
       `${what} rows have ${matrix.dim} values, but options.dim = ${dim}`,
     );
   }
@@ -199,7 +191,7 @@ async function createSearcher(
   if (index === 'faiss' || index === undefined) return faissSearcher(gallery, similarity);
   if (typeof index !== 'string' || index.trim() === '') {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.index must be 'faiss', 'exact' or a faiss factory string`,
     );
   }
@@ -228,31 +220,31 @@ function denseLabels(queryLabels: Int32Array, galleryLabels: Int32Array) {
  */
 export async function evaluate<M extends MetricName = RankMetricName>(
   embeddings: EmbeddingsInput,
-  labels: LabelsInput,
+  labels: Labels,
   options: EvaluateOptions<M> = {},
 ): Promise<EvaluationResult<M>> {
   const { ks: askedKs, metrics, similarity } = checkOptions(options);
   const queries = toMatrix(embeddings, 'embeddings', options.dim);
   checkDim(embeddings, queries, options.dim, 'embeddings');
-  const queryLabels = toLabels(labels, queries.rows, 'labels');
+  const queryLabels = labelArray(labels, 'labels', queries.rows);
   const separate = options.gallery !== undefined;
   if (separate !== (options.galleryLabels !== undefined)) {
-    throw new RecallkitError('BAD_OPTION', 'options.gallery and options.galleryLabels go together');
+    throw new RecallkitError('INVALID_OPTION', 'options.gallery and options.galleryLabels go together');
   }
   const gallery = separate ? toMatrix(options.gallery!, 'options.gallery', options.dim) : queries;
   if (separate) checkDim(options.gallery!, gallery, options.dim, 'options.gallery');
   const galleryLabels = separate
-    ? toLabels(options.galleryLabels!, gallery.rows, 'options.galleryLabels')
+    ? labelArray(options.galleryLabels!, 'options.galleryLabels', gallery.rows)
     : queryLabels;
   if (gallery.dim !== queries.dim) {
     throw new RecallkitError(
-      'BAD_EMBEDDINGS',
+      'INVALID_INPUT',
       `gallery rows have ${gallery.dim} values, queries ${queries.dim}`,
     );
   }
   const candidates = gallery.rows - (separate ? 0 : 1);
   if (candidates === 0) {
-    throw new RecallkitError('BAD_EMBEDDINGS', 'all-vs-all evaluation needs at least two embeddings');
+    throw new RecallkitError('INVALID_INPUT', 'all-vs-all evaluation needs at least two embeddings');
   }
   const rankMetrics = RANK_METRICS.some((m) => metrics.has(m));
   let ks: number[];
@@ -264,7 +256,7 @@ export async function evaluate<M extends MetricName = RankMetricName>(
     const maxAsked = Math.max(...ks);
     if (rankMetrics && maxAsked > candidates) {
       throw new RecallkitError(
-        'BAD_OPTION',
+        'INVALID_OPTION',
         `options.k = ${maxAsked} is larger than the ${candidates} gallery items each query is ranked against${separate ? '' : ' (the query itself excluded)'}`,
         { k: maxAsked, candidates },
       );
@@ -284,7 +276,7 @@ export async function evaluate<M extends MetricName = RankMetricName>(
   const maxK = Math.max(...ks);
   if (rankMetrics && options.depth !== undefined && options.depth < maxK) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.depth = ${options.depth} is below the largest k (${maxK})`,
     );
   }

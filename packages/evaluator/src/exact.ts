@@ -1,4 +1,4 @@
-import { tf } from '@recallkit/core';
+import { similarity, tf } from '@recallkit/core';
 import type { Matrix } from './input';
 import type { Searcher, Similarity } from './search';
 
@@ -9,19 +9,17 @@ const BLOCK_ELEMENTS = 1 << 24;
  * Brute-force search in TensorFlow.js: each block of queries is one matMul against the gallery
  * followed by topk, so memory grows with the block, not with the number of queries.
  */
-export function exactSearcher(gallery: Matrix, similarity: Similarity): Searcher {
+export function exactSearcher(gallery: Matrix, metric: Similarity): Searcher {
   const items = tf.tensor2d(gallery.data, [gallery.rows, gallery.dim]);
-  // -||q - g||² ranks like 2 q.g - ||g||² for a fixed query
-  const negSqNorms = similarity === 'negSqL2' ? tf.tidy(() => items.square().sum(1).neg()) : null;
+  // Cosine rows arrive normalised: their dot products are the cosines.
+  const options = { metric: metric === 'negSqL2' ? ('negSqL2' as const) : ('dot' as const) };
   return {
     name: `exact:tfjs-${tf.getBackend()}`,
     blockRows: Math.max(1, Math.min(4096, Math.floor(BLOCK_ELEMENTS / gallery.rows))),
     async search(queries, rows, depth) {
       const indices = tf.tidy(() => {
         const q = tf.tensor2d(queries, [rows, gallery.dim]);
-        let scores: tf.Tensor2D = tf.matMul(q, items, false, true);
-        if (negSqNorms) scores = scores.mul(2).add(negSqNorms);
-        return tf.topk(scores, depth, true).indices;
+        return tf.topk(similarity(q, items, options), depth, true).indices;
       });
       const ids = (await indices.data()) as Int32Array;
       indices.dispose();
@@ -29,7 +27,6 @@ export function exactSearcher(gallery: Matrix, similarity: Similarity): Searcher
     },
     dispose() {
       items.dispose();
-      negSqNorms?.dispose();
     },
   };
 }

@@ -213,7 +213,7 @@ export function faissSearcher(gallery: Matrix, similarity: Similarity, descripto
       index = faiss.Index.fromFactory(gallery.dim, descriptor, ip ? METRIC_INNER_PRODUCT : METRIC_L2);
     } catch (error) {
       throw new RecallkitError(
-        'BAD_INDEX',
+        'INVALID_INDEX',
         `faiss cannot build index '${descriptor}': ${(error as Error).message} (try 'faiss', 'exact', 'HNSW32' or 'IVF256,Flat')`,
       );
     }

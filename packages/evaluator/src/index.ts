@@ -8,7 +8,7 @@ export {
   type RankMetricName,
 } from './evaluate';
 export { type FaissInfo, type FaissSource, faissAvailable, faissInfo } from './faiss';
-export type { EmbeddingsInput, LabelsInput } from './input';
+export type { EmbeddingsInput } from './input';
 export { type Npy, type NpyArray, type NpyDtype, readNpy, writeNpy } from './npy';
 export {
   computeRevisitedMap,

@@ -3,7 +3,6 @@ import { RecallkitError, tf } from '@recallkit/core';
 /** Embeddings as accepted by `evaluate`: a tensor, a flat row-major Float32Array (with `dim`), or rows. */
 export type EmbeddingsInput = tf.Tensor2D | Float32Array | number[][];
 /** Labels as accepted by `evaluate`: integers, one per row. */
-export type LabelsInput = tf.Tensor1D | Int32Array | BigInt64Array | ArrayLike<number>;
 
 /** A dense row-major float32 matrix. */
 export interface Matrix {
@@ -17,20 +16,20 @@ export function toMatrix(input: EmbeddingsInput, what: string, dim?: number): Ma
   let matrix: Matrix;
   if (input instanceof tf.Tensor) {
     if (input.rank !== 2) {
-      throw new RecallkitError('BAD_EMBEDDINGS', `${what} must be a 2-D tensor, got rank ${input.rank}`);
+      throw new RecallkitError('INVALID_INPUT', `${what} must be a 2-D tensor, got rank ${input.rank}`);
     }
     const [rows, cols] = input.shape as [number, number];
     matrix = { data: Float32Array.from(input.dataSync() as ArrayLike<number>), rows, dim: cols };
   } else if (input instanceof Float32Array) {
     if (dim === undefined || !Number.isInteger(dim) || dim <= 0) {
       throw new RecallkitError(
-        'BAD_OPTION',
+        'INVALID_OPTION',
         `${what} is a Float32Array: pass its row length as options.dim (a positive integer)`,
       );
     }
     if (input.length % dim !== 0) {
       throw new RecallkitError(
-        'BAD_EMBEDDINGS',
+        'INVALID_INPUT',
         `${what} has ${input.length} values, not a multiple of dim = ${dim}`,
       );
     }
@@ -43,7 +42,7 @@ export function toMatrix(input: EmbeddingsInput, what: string, dim?: number): Ma
       const row = input[i];
       if (!Array.isArray(row) || row.length !== cols) {
         throw new RecallkitError(
-          'BAD_EMBEDDINGS',
+          'INVALID_INPUT',
           `${what} row ${i} has ${Array.isArray(row) ? row.length : 'no'} values, expected ${cols}`,
         );
       }
@@ -52,48 +51,23 @@ export function toMatrix(input: EmbeddingsInput, what: string, dim?: number): Ma
     matrix = { data, rows, dim: cols };
   } else {
     throw new RecallkitError(
-      'BAD_EMBEDDINGS',
+      'INVALID_INPUT',
       `${what} must be a tf.Tensor2D, a Float32Array with options.dim, or number[][]`,
     );
   }
   if (matrix.rows === 0 || matrix.dim === 0) {
-    throw new RecallkitError('BAD_EMBEDDINGS', `${what} is empty (${matrix.rows} x ${matrix.dim})`);
+    throw new RecallkitError('INVALID_INPUT', `${what} is empty (${matrix.rows} x ${matrix.dim})`);
   }
   const { data } = matrix;
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       throw new RecallkitError(
-        'NON_FINITE_EMBEDDING',
+        'NON_FINITE_INPUT',
         `${what} row ${Math.floor(i / matrix.dim)}, column ${i % matrix.dim} is ${data[i]}`,
       );
     }
   }
   return matrix;
-}
-
-/** Reads labels into an Int32Array of the given length, rejecting non-integers and out-of-range values. */
-export function toLabels(input: LabelsInput, rows: number, what: string): Int32Array {
-  const values: ArrayLike<number | bigint> =
-    input instanceof tf.Tensor ? (input.dataSync() as ArrayLike<number>) : input;
-  if (values === undefined || typeof values.length !== 'number') {
-    throw new RecallkitError(
-      'BAD_LABELS',
-      `${what} must be a tf.Tensor1D, Int32Array, BigInt64Array or number[]`,
-    );
-  }
-  if (values.length !== rows) {
-    throw new RecallkitError('BAD_LABELS', `${what} has ${values.length} entries for ${rows} embeddings`);
-  }
-  const out = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) {
-    const v = values[i];
-    const n = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < -2147483648 || n > 2147483647) {
-      throw new RecallkitError('BAD_LABELS', `${what}[${i}] = ${String(v)} is not a 32-bit integer`);
-    }
-    out[i] = n;
-  }
-  return out;
 }
 
 /** Scales every row to unit L2 norm in place (norms accumulated in float64). */
@@ -125,7 +99,7 @@ export function checkMagnitudes(matrix: Matrix, what: string): void {
     for (let j = i * dim; j < (i + 1) * dim; j++) sum += data[j]! * data[j]!;
     if (Math.fround(sum) === Number.POSITIVE_INFINITY) {
       throw new RecallkitError(
-        'BAD_EMBEDDINGS',
+        'INVALID_INPUT',
         `${what} row ${i} is too large for float32 (squared norm ${sum.toExponential(2)} overflows): its similarities would be infinite; scale the embeddings down or use similarity 'cosine'`,
         { row: i },
       );

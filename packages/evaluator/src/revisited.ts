@@ -118,7 +118,7 @@ export function computeRevisitedMap(
 ): RevisitedSetupResult {
   if (rankings.length !== truth.length) {
     throw new RecallkitError(
-      'BAD_RANKING',
+      'INVALID_INPUT',
       `${rankings.length} rankings for ${truth.length} queries of ground truth`,
     );
   }
@@ -169,19 +169,19 @@ export function computeRevisitedMap(
 
 function checkIndexList(value: unknown, what: string, databaseSize: number | undefined): number[] {
   if (!Array.isArray(value) && !ArrayBuffer.isView(value)) {
-    throw new RecallkitError('BAD_GROUND_TRUTH', `${what} must be a list of database indices`);
+    throw new RecallkitError('INVALID_GROUND_TRUTH', `${what} must be a list of database indices`);
   }
   const list = Array.from(value as ArrayLike<unknown>, (v) => (typeof v === 'bigint' ? Number(v) : v));
   list.forEach((v, j) => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
       throw new RecallkitError(
-        'BAD_GROUND_TRUTH',
+        'INVALID_GROUND_TRUTH',
         `${what}[${j}] = ${String(v)} is not a database index (a non-negative integer)`,
       );
     }
     if (databaseSize !== undefined && v >= databaseSize) {
       throw new RecallkitError(
-        'BAD_GROUND_TRUTH',
+        'INVALID_GROUND_TRUTH',
         `${what}[${j}] = ${v} is outside the database (${databaseSize} images)`,
       );
     }
@@ -197,7 +197,7 @@ function queryTruths(
   const gnd = Array.isArray(groundTruth) ? groundTruth : (groundTruth as RevisitedGroundTruth)?.gnd;
   if (!Array.isArray(gnd)) {
     throw new RecallkitError(
-      'BAD_GROUND_TRUTH',
+      'INVALID_GROUND_TRUTH',
       'ground truth must be { gnd: [{ easy, hard, junk }, ...] } or its gnd list',
     );
   }
@@ -208,7 +208,10 @@ function queryTruths(
       : undefined);
   return gnd.map((q, i) => {
     if (q === null || typeof q !== 'object') {
-      throw new RecallkitError('BAD_GROUND_TRUTH', `gnd[${i}] must be an object with easy, hard and junk`);
+      throw new RecallkitError(
+        'INVALID_GROUND_TRUTH',
+        `gnd[${i}] must be an object with easy, hard and junk`,
+      );
     }
     return {
       easy: checkIndexList(q.easy, `gnd[${i}].easy`, size),
@@ -221,7 +224,7 @@ function queryTruths(
 function checkKs(ks: readonly number[]): number[] {
   if (!Array.isArray(ks) || ks.length === 0 || !ks.every((k) => Number.isInteger(k) && k >= 1)) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.ks must be a non-empty list of positive integers, got ${JSON.stringify(ks)}`,
     );
   }
@@ -231,25 +234,25 @@ function checkKs(ks: readonly number[]): number[] {
 function checkRankings(rankings: RankingInput, queries: number, databaseSize: number | undefined): void {
   if (!Array.isArray(rankings) || rankings.length !== queries) {
     throw new RecallkitError(
-      'BAD_RANKING',
+      'INVALID_INPUT',
       `expected one ranking per query (${queries}), got ${Array.isArray(rankings) ? rankings.length : typeof rankings}`,
     );
   }
   rankings.forEach((ranking, i) => {
     if (ranking === null || typeof ranking !== 'object' || typeof ranking.length !== 'number') {
-      throw new RecallkitError('BAD_RANKING', `ranking ${i} must be a list of database indices`);
+      throw new RecallkitError('INVALID_INPUT', `ranking ${i} must be a list of database indices`);
     }
     const seen = new Set<number>();
     for (let j = 0; j < ranking.length; j++) {
       const id = ranking[j]!;
       if (!Number.isInteger(id) || id < 0 || (databaseSize !== undefined && id >= databaseSize)) {
         throw new RecallkitError(
-          'BAD_RANKING',
+          'INVALID_INPUT',
           `ranking ${i}, position ${j}: ${id} is not a database index${databaseSize === undefined ? '' : ` (0..${databaseSize - 1})`}`,
         );
       }
       if (seen.has(id)) {
-        throw new RecallkitError('BAD_RANKING', `ranking ${i} lists database image ${id} twice`);
+        throw new RecallkitError('INVALID_INPUT', `ranking ${i} lists database image ${id} twice`);
       }
       seen.add(id);
     }
@@ -281,7 +284,10 @@ const RANKING_OPTIONS = ['ks', 'databaseSize'];
 function checkKeys(options: object, valid: readonly string[], what: string): void {
   for (const key of Object.keys(options)) {
     if (!valid.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
-      throw new RecallkitError('BAD_OPTION', `${what}: unknown option '${key}' (valid: ${valid.join(', ')})`);
+      throw new RecallkitError(
+        'INVALID_OPTION',
+        `${what}: unknown option '${key}' (valid: ${valid.join(', ')})`,
+      );
     }
   }
 }
@@ -341,19 +347,19 @@ export async function evaluateRevisited(
   const q = toMatrix(queries, 'queries', options.dim);
   const db = toMatrix(database, 'database', options.dim);
   if (q.dim !== db.dim) {
-    throw new RecallkitError('BAD_EMBEDDINGS', `database rows have ${db.dim} values, queries ${q.dim}`);
+    throw new RecallkitError('INVALID_INPUT', `database rows have ${db.dim} values, queries ${q.dim}`);
   }
   const setups = revisitedSetups(groundTruth, db.rows);
   if (setups.easy.length !== q.rows) {
     throw new RecallkitError(
-      'BAD_GROUND_TRUTH',
+      'INVALID_GROUND_TRUTH',
       `the ground truth has ${setups.easy.length} queries, the query embeddings ${q.rows} rows`,
     );
   }
   const depth = options.depth ?? db.rows;
   if (!Number.isInteger(depth) || depth < 1 || depth > db.rows) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.depth must be an integer from 1 to the database size (${db.rows}), got ${depth}`,
     );
   }

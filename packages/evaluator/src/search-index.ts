@@ -98,7 +98,7 @@ class IdTable<Id extends IndexId> {
   check(ids: readonly Id[], rows: number): void {
     if (!Array.isArray(ids) || ids.length !== rows) {
       throw new RecallkitError(
-        'BAD_IDS',
+        'INVALID_INPUT',
         `ids must be a list with one id per embedding row (${rows}), got ${Array.isArray(ids) ? ids.length : typeof ids}`,
       );
     }
@@ -106,7 +106,10 @@ class IdTable<Id extends IndexId> {
     ids.forEach((raw, i) => {
       const id: IndexId = raw;
       if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
-        throw new RecallkitError('BAD_IDS', `ids[${i}] = ${String(id)} is neither a string nor an integer`);
+        throw new RecallkitError(
+          'INVALID_INPUT',
+          `ids[${i}] = ${String(id)} is neither a string nor an integer`,
+        );
       }
       if (this.seen.has(raw)) {
         throw new RecallkitError('DUPLICATE_ID', `ids[${i}] = ${JSON.stringify(id)} is already in the index`);
@@ -133,20 +136,20 @@ function checkOptions(options: CreateIndexOptions): void {
   for (const key of Object.keys(options)) {
     if (!CREATE_OPTIONS.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
       throw new RecallkitError(
-        'BAD_OPTION',
+        'INVALID_OPTION',
         `createIndex: unknown option '${key}' (valid: ${CREATE_OPTIONS.join(', ')})`,
       );
     }
   }
   if (options.index !== undefined && options.index !== 'faiss' && options.index !== 'exact') {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `options.index must be 'faiss' or 'exact', got ${JSON.stringify(options.index)}`,
     );
   }
   if (options.similarity !== undefined && !SIMILARITIES.includes(options.similarity)) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `unknown similarity '${options.similarity}' (known: ${SIMILARITIES.join(', ')})`,
     );
   }
@@ -154,19 +157,19 @@ function checkOptions(options: CreateIndexOptions): void {
     options.factory !== undefined &&
     (typeof options.factory !== 'string' || options.factory.trim() === '')
   ) {
-    throw new RecallkitError('BAD_OPTION', 'options.factory must be a faiss index-factory string');
+    throw new RecallkitError('INVALID_OPTION', 'options.factory must be a faiss index-factory string');
   }
   if (options.index === 'exact' && options.factory !== undefined) {
-    throw new RecallkitError('BAD_OPTION', "options.factory needs index: 'faiss'");
+    throw new RecallkitError('INVALID_OPTION', "options.factory needs index: 'faiss'");
   }
 }
 
 function checkK(k: number, size: number): void {
   if (!Number.isInteger(k) || k < 1) {
-    throw new RecallkitError('BAD_OPTION', `k must be a positive integer, got ${k}`);
+    throw new RecallkitError('INVALID_OPTION', `k must be a positive integer, got ${k}`);
   }
   if (k > size) {
-    throw new RecallkitError('BAD_OPTION', `k = ${k} is larger than the index (${size} vectors)`);
+    throw new RecallkitError('INVALID_OPTION', `k = ${k} is larger than the index (${size} vectors)`);
   }
 }
 
@@ -189,7 +192,7 @@ abstract class BaseIndex<Id extends IndexId> implements SearchIndex<Id> {
     const matrix = toMatrix(input, what, input instanceof Float32Array ? this.dim : undefined);
     if (matrix.dim !== this.dim) {
       throw new RecallkitError(
-        'BAD_EMBEDDINGS',
+        'INVALID_INPUT',
         `${what} rows have ${matrix.dim} values, the index ${this.dim}`,
       );
     }
@@ -522,7 +525,7 @@ function createFaiss<Id extends IndexId>(
     index = faiss.Index.fromFactory(dim, descriptor, FaissIndex.metric(similarity)) as unknown as FaissLike;
   } catch (error) {
     throw new RecallkitError(
-      'BAD_INDEX',
+      'INVALID_INDEX',
       `faiss cannot build index '${descriptor}': ${(error as Error).message} (try 'Flat', 'HNSW32' or 'IVF256,Flat')`,
     );
   }

@@ -21,7 +21,7 @@ describe('bad input gets a clear error', () => {
       {},
       /row 1, column 0 is NaN/,
     ],
-    [x, [0, 0], {}, /labels has 2 entries for 3 embeddings/],
+    [x, [0, 0], {}, /labels has 2 entries for 3 embedding rows/],
     [x, [0, 0.5, 1], {}, /labels\[1\] = 0.5 is not a 32-bit integer/],
     [x, [0, 0, 1], { k: [0] }, /options.k must be a non-empty list of positive integers/],
     [x, [0, 0, 1], { metrics: ['ndcg'] }, /unknown metric 'ndcg'/],

@@ -30,7 +30,7 @@ describe('options.metrics selects what is computed and reported', () => {
 
   it('rejects an empty list', async () => {
     await expect(evaluate(x, labels, { index: 'exact', metrics: [] })).rejects.toMatchObject({
-      code: 'BAD_OPTION',
+      code: 'INVALID_OPTION',
       message: expect.stringMatching(/options.metrics must be a non-empty list of recall, precisionAt1/),
     });
   });
@@ -39,7 +39,7 @@ describe('options.metrics selects what is computed and reported', () => {
 describe('options are checked', () => {
   it('names an unknown option and lists the valid ones', async () => {
     await expect(evaluate(x, labels, { index: 'exact', galery: x } as never)).rejects.toMatchObject({
-      code: 'BAD_OPTION',
+      code: 'INVALID_OPTION',
       message: expect.stringMatching(
         /unknown option 'galery' \(valid: k, dim, gallery, galleryLabels, metrics, index, similarity, depth, blockRows, seed, kMeansIterations, onProgress\)/,
       ),
@@ -59,7 +59,7 @@ describe('options are checked', () => {
 
   it('refuses a k larger than the gallery', async () => {
     await expect(evaluate(x.slice(0, 3), [0, 0, 1], { index: 'exact', k: [1, 5] })).rejects.toMatchObject({
-      code: 'BAD_OPTION',
+      code: 'INVALID_OPTION',
       message: expect.stringMatching(
         /options.k = 5 is larger than the 2 gallery items each query is ranked against/,
       ),
@@ -81,7 +81,7 @@ describe('options are checked', () => {
 
   it('refuses an options.dim that contradicts the rows given', async () => {
     await expect(evaluate(x, labels, { index: 'exact', dim: 3 })).rejects.toMatchObject({
-      code: 'BAD_EMBEDDINGS',
+      code: 'INVALID_INPUT',
       message: expect.stringMatching(/embeddings rows have 4 values, but options.dim = 3/),
     });
     await expect(

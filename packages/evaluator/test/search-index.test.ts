@@ -162,7 +162,7 @@ describe.runIf(faissAvailable())('createIndex with a faiss factory', () => {
 
   it('rejects a factory faiss cannot build', async () => {
     await expect(createIndex(gallery, names, { factory: 'NoSuchIndex' })).rejects.toMatchObject({
-      code: 'BAD_INDEX',
+      code: 'INVALID_INDEX',
     });
   });
 });

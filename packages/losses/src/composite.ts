@@ -1,6 +1,5 @@
-import { tf } from '@recallkit/core';
+import { similarity, tf } from '@recallkit/core';
 import { unaryCustomGrad } from './custom-grad';
-import { gramMatrix } from './gram';
 import type { Positives } from './positives';
 import type { RankingSpec } from './ranking';
 
@@ -206,7 +205,7 @@ export function compositeOnScores(
 export const gram = unaryCustomGrad((e: tf.Tensor, save: tf.GradSaveFunc) => {
   save([e]);
   return {
-    value: gramMatrix(e as tf.Tensor2D),
+    value: similarity(e as tf.Tensor2D, e as tf.Tensor2D),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
       tf.matMul(tf.add(dy, tf.transpose(dy)), saved[0] as tf.Tensor2D),
   };

@@ -1,15 +1,17 @@
-import { RecallkitError, releasingTapeOnError, tf } from '@recallkit/core';
+import {
+  type Labels,
+  l2Normalize,
+  labelArray,
+  RecallkitError,
+  releasingTapeOnError,
+  similarity,
+  tf,
+} from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
-import {
-  assertFiniteRows,
-  assertFloatMatrix,
-  assertRowNorms,
-  checkScoreBlock,
-  labelArray,
-} from './positives';
+import { assertFiniteRows, assertFloatMatrix, assertRowNorms, checkScoreBlock } from './positives';
 import { knownOptions } from './ranking';
-import type { EmbeddingLoss, Labels, LossStats, ScoreBlock } from './types';
+import type { EmbeddingLoss, LossStats, ScoreBlock } from './types';
 
 export interface ContrastiveOptions {
   /**
@@ -55,8 +57,8 @@ interface Sums {
 }
 
 /** Rows [r0, r1) of u u^T, read back. */
-function similarityRows(u: tf.Tensor, r0: number, r1: number): Float32Array {
-  const block = tf.tidy(() => tf.matMul(tf.slice(u, [r0, 0], [r1 - r0, -1]), u, false, true));
+function similarityRows(u: tf.Tensor2D, r0: number, r1: number): Float32Array {
+  const block = tf.tidy(() => similarity(tf.slice(u, [r0, 0], [r1 - r0, -1]), u));
   const data = block.dataSync() as Float32Array;
   block.dispose();
   return data;
@@ -92,7 +94,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
   knownOptions(options, ['form', 'posMargin', 'negMargin', 'blockElements'], 'contrastive');
   const form = options.form ?? 'cosine';
   if (form !== 'cosine' && form !== 'pml') {
-    throw new RecallkitError('BAD_OPTION', `option form must be 'cosine' or 'pml', got '${form}'`);
+    throw new RecallkitError('INVALID_OPTION', `option form must be 'cosine' or 'pml', got '${form}'`);
   }
   const pml = form === 'pml';
   const posMargin = options.posMargin ?? (pml ? 0 : 0.9);
@@ -104,7 +106,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
   ] as const) {
     if (!Number.isFinite(v) || v < low || v > high) {
       throw new RecallkitError(
-        'BAD_OPTION',
+        'INVALID_OPTION',
         `option ${name} must be ${kind} in [${low}, ${high}] (form '${form}'), got ${v}`,
       );
     }
@@ -112,7 +114,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
   const blockElements = options.blockElements ?? DEFAULT_BLOCK_ELEMENTS;
   if (!Number.isInteger(blockElements) || blockElements < 1) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `option blockElements must be a positive integer, got ${blockElements}`,
     );
   }
@@ -208,7 +210,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       const sums: Sums = { pull: 0, push: 0, pulled: 0, pushed: 0 };
       for (let r0 = 0; r0 < n; r0 += step) {
         const r1 = Math.min(n, r0 + step);
-        visitRows(similarityRows(u, r0, r1), r0, r1 - r0, y, sums);
+        visitRows(similarityRows(u as tf.Tensor2D, r0, r1), r0, r1 - r0, y, sums);
       }
       // The means' denominators: every pair ('cosine') or the non-zero hinges of this pass ('pml').
       const pullers = pml ? sums.pulled : counts.positives;
@@ -253,7 +255,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
     // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
     const { rows, y, counts } = releasingTapeOnError(() => {
       const [rows, dim] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
-      const y = labelArray(labels, rows);
+      const y = labelArray(labels, 'labels', rows);
       const values = embeddings.dataSync();
       assertFiniteRows(values, rows, dim, 'contrastive: embeddings');
       assertRowNorms(values, rows, dim, 'contrastive: embeddings', true);
@@ -262,7 +264,7 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
       return { rows, y, counts };
     });
     const value = tf.tidy(() => {
-      const unit = tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true));
+      const unit = l2Normalize(embeddings);
       return blocked(y, counts)(unit);
     });
     // CPU loops over read-back similarity blocks, with their own gradient: the fused kind.

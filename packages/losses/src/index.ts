@@ -3,4 +3,4 @@ export { terminateWorkers } from './fused/pool';
 export type { RankingLossOptions } from './ranking-loss';
 export { type RecallAtKOptions, recallAtKSurrogate } from './rsk';
 export { type SmoothAPOptions, smoothAP } from './smoothap';
-export type { EmbeddingLoss, Implementation, Labels, LossStats, ScoreBlock } from './types';
+export type { EmbeddingLoss, LossStats, ScoreBlock } from './types';

@@ -1,5 +1,5 @@
 import { RecallkitError, tf } from '@recallkit/core';
-import type { Labels, ScoreBlock } from './types';
+import type { ScoreBlock } from './types';
 
 /** Positives of each query in compressed rows: query q's positives are posIdx[posPtr[q] .. posPtr[q+1]). */
 export interface Positives {
@@ -7,34 +7,6 @@ export interface Positives {
   posIdx: Int32Array;
   /** Queries with at least one positive. */
   withPositives: number;
-}
-
-/** Labels as an Int32Array of length `rows`, checked. */
-export function labelArray(labels: Labels, rows: number): Int32Array {
-  let values: ArrayLike<number>;
-  if (labels instanceof tf.Tensor) {
-    if (labels.rank !== 1) {
-      throw new RecallkitError('BAD_LABELS', `labels must be a 1-D tensor, got shape [${labels.shape}]`);
-    }
-    values = labels.dataSync();
-  } else {
-    values = labels;
-  }
-  if (values.length !== rows) {
-    throw new RecallkitError(
-      'BAD_LABELS',
-      `labels has ${values.length} entries but the embeddings have ${rows} rows`,
-    );
-  }
-  const out = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) {
-    const v = values[i]!;
-    if (!Number.isInteger(v)) {
-      throw new RecallkitError('BAD_LABELS', `labels[${i}] = ${v} is not an integer`);
-    }
-    out[i] = v;
-  }
-  return out;
 }
 
 /** In-batch positives: the other rows with the same label, in row order. */
@@ -75,11 +47,11 @@ function positivesFromRelevance(relevant: ArrayLike<number>, q: number, n: numbe
       const v = relevant[off + j]!;
       if (v === 0) continue;
       if (v !== 1) {
-        throw new RecallkitError('BAD_RELEVANCE', `relevant[${r}][${j}] = ${v}: expected 0 or 1`);
+        throw new RecallkitError('INVALID_INPUT', `relevant[${r}][${j}] = ${v}: expected 0 or 1`);
       }
       if (j === self[r]) {
         throw new RecallkitError(
-          'BAD_RELEVANCE',
+          'INVALID_INPUT',
           `relevant[${r}][${j}] = 1 marks the query's own column (self[${r}] = ${j}) as a positive`,
         );
       }
@@ -97,7 +69,7 @@ export function assertFiniteRows(values: ArrayLike<number>, rows: number, cols: 
     if (!Number.isFinite(values[i]!)) {
       const row = Math.floor(i / cols);
       throw new RecallkitError(
-        'NON_FINITE',
+        'NON_FINITE_INPUT',
         `${what} row ${row} holds a non-finite value (${values[i]} at column ${i % cols})`,
         { row, column: i % cols },
       );
@@ -122,21 +94,21 @@ export function assertSomePositive(positives: Positives, loss: string): void {
 export function assertFloatMatrix(x: unknown, what: string): [number, number] {
   if (!(x instanceof tf.Tensor) || x.rank !== 2) {
     const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
-    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
+    throw new RecallkitError('INVALID_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
   }
   if (x.dtype !== 'float32') {
     throw new RecallkitError(
-      'BAD_INPUT',
+      'INVALID_INPUT',
       `${what} must be a float32 tensor, got ${x.dtype} (cast with tf.cast(x, 'float32'))`,
     );
   }
   const [rows, cols] = x.shape as [number, number];
   if (rows === 0) {
-    throw new RecallkitError('BAD_INPUT', `${what} has no rows (shape [0, ${cols}]): the batch is empty`);
+    throw new RecallkitError('INVALID_INPUT', `${what} has no rows (shape [0, ${cols}]): the batch is empty`);
   }
   if (cols === 0) {
     throw new RecallkitError(
-      'BAD_INPUT',
+      'INVALID_INPUT',
       `${what} has shape [${rows}, 0]: every row needs at least one value`,
     );
   }
@@ -155,7 +127,7 @@ function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols: number
     }
     if (zero) {
       throw new RecallkitError(
-        'BAD_INPUT',
+        'INVALID_INPUT',
         `${what} row ${i} is all zeros: it has no direction to L2-normalise`,
         { row: i },
       );
@@ -185,14 +157,14 @@ export function assertRowNorms(
     const inFloat32 = Math.fround(squares);
     if (normalize && inFloat32 === 0) {
       throw new RecallkitError(
-        'BAD_INPUT',
+        'INVALID_INPUT',
         `${what} row ${i} is too small to L2-normalise in float32 (squared norm ${squares.toExponential(2)} underflows to 0); scale the embeddings up`,
         { row: i },
       );
     }
     if (inFloat32 > FLOAT32_MAX) {
       throw new RecallkitError(
-        'BAD_INPUT',
+        'INVALID_INPUT',
         `${what} row ${i} is too large for float32 (squared norm ${squares.toExponential(2)} overflows): ${
           normalize ? 'L2 normalisation would turn it into zeros' : 'its similarities would be infinite'
         }; scale the embeddings down`,
@@ -205,7 +177,7 @@ export function assertRowNorms(
 function assertMatrix(x: unknown, what: string): asserts x is tf.Tensor2D {
   if (!(x instanceof tf.Tensor) || x.rank !== 2) {
     const shape = x instanceof tf.Tensor ? `shape [${x.shape}]` : typeof x;
-    throw new RecallkitError('BAD_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
+    throw new RecallkitError('INVALID_INPUT', `${what} must be a 2-D tensor, got ${shape}`);
   }
 }
 
@@ -219,17 +191,17 @@ export function checkScoreBlock(block: ScoreBlock, name: string) {
   assertMatrix(relevant, `${name}: relevant`);
   if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
     throw new RecallkitError(
-      'BAD_INPUT',
+      'INVALID_INPUT',
       `${name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
     );
   }
   const self = block.self ?? new Int32Array(rows).fill(-1);
   if (self.length !== rows) {
-    throw new RecallkitError('BAD_INPUT', `${name}: self has ${self.length} entries for ${rows} queries`);
+    throw new RecallkitError('INVALID_INPUT', `${name}: self has ${self.length} entries for ${rows} queries`);
   }
   self.forEach((c, q) => {
     if (!Number.isInteger(c) || c < -1 || c >= n) {
-      throw new RecallkitError('BAD_INPUT', `${name}: self[${q}] = ${c} is not a column in [-1, ${n})`);
+      throw new RecallkitError('INVALID_INPUT', `${name}: self[${q}] = ${c} is not a column in [-1, ${n})`);
     }
   });
   const positives = positivesFromRelevance(relevant.dataSync(), rows, n, self);

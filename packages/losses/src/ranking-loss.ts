@@ -1,4 +1,12 @@
-import { RecallkitError, releasingTapeOnError, tf } from '@recallkit/core';
+import {
+  chooseImplementation,
+  type Implementation,
+  type Labels,
+  labelArray,
+  RecallkitError,
+  releasingTapeOnError,
+  tf,
+} from '@recallkit/core';
 import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
 import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
 import {
@@ -7,12 +15,11 @@ import {
   assertRowNorms,
   assertSomePositive,
   checkScoreBlock,
-  labelArray,
   type Positives,
   positivesFromLabels,
 } from './positives';
 import { clipKs, type RankingSpec } from './ranking';
-import type { EmbeddingLoss, Implementation, Labels, LossStats, ScoreBlock } from './types';
+import type { EmbeddingLoss, LossStats, ScoreBlock } from './types';
 
 /** Options every loss on the ranking core accepts besides its own. */
 export interface RankingLossOptions {
@@ -34,20 +41,6 @@ export interface RankingLossOptions {
   onStats?: (stats: LossStats) => void;
 }
 
-function chooseImplementation(wanted: RankingLossOptions['implementation']): Implementation {
-  if (wanted === undefined || wanted === 'auto') {
-    const backend = tf.getBackend();
-    return backend === 'wasm' || backend === 'cpu' ? 'fused' : 'composite';
-  }
-  if (wanted !== 'fused' && wanted !== 'composite') {
-    throw new RecallkitError(
-      'BAD_OPTION',
-      `option implementation must be 'auto', 'fused' or 'composite', got '${wanted}'`,
-    );
-  }
-  return wanted;
-}
-
 /** Builds an EmbeddingLoss (with `onScores`) that evaluates `spec` through the ranking core. */
 export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossOptions): EmbeddingLoss {
   let lastStats: LossStats | undefined;
@@ -59,7 +52,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
   const blockElements = options.blockElements ?? DEFAULT_BLOCK_ELEMENTS;
   if (!Number.isInteger(blockElements) || blockElements < 1) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `option blockElements must be a positive integer, got ${blockElements}`,
     );
   }
@@ -72,13 +65,18 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
     const { rows, positives, ks, implementation } = releasingTapeOnError(() => {
       const [rows, dim] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
-      const positives = positivesFromLabels(labelArray(labels, rows));
+      const positives = positivesFromLabels(labelArray(labels, 'labels', rows));
       assertSomePositive(positives, spec.name);
       const values = embeddings.dataSync();
       assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
       assertRowNorms(values, rows, dim, `${spec.name}: embeddings`, options.normalize === true);
       const ks = clipKs(spec, rows, warnOnce);
-      return { rows, positives, ks, implementation: chooseImplementation(options.implementation) };
+      return {
+        rows,
+        positives,
+        ks,
+        implementation: chooseImplementation(options.implementation, 'option implementation'),
+      };
     });
     const value = tf.tidy(() => {
       const e = options.normalize
@@ -97,7 +95,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     const { scores, rows, n, self, positives } = checkScoreBlock(block, spec.name);
     assertSomePositive(positives, spec.name);
     const ks = clipKs(spec, n, warnOnce);
-    const implementation = chooseImplementation(options.implementation);
+    const implementation = chooseImplementation(options.implementation, 'option implementation');
     let value: tf.Scalar;
     if (implementation === 'fused') {
       value = fusedOnScores(spec, ks, scores, positives, self, options.threads, blockElements);

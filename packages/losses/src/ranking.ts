@@ -27,11 +27,14 @@ export function clipKs(spec: RankingSpec, columns: number, warn: (message: strin
   return clipped;
 }
 
-/** Throws BAD_OPTION naming an option `name` does not know, with the ones it does. */
+/** Throws INVALID_OPTION naming an option `name` does not know, with the ones it does. */
 export function knownOptions(options: object, known: readonly string[], name: string): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new RecallkitError('BAD_OPTION', `${name}: unknown option '${key}' (known: ${known.join(', ')})`);
+      throw new RecallkitError(
+        'INVALID_OPTION',
+        `${name}: unknown option '${key}' (known: ${known.join(', ')})`,
+      );
     }
   }
 }
@@ -47,7 +50,10 @@ export const RANKING_OPTIONS = [
 
 export function positiveNumber(value: unknown, option: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RecallkitError('BAD_OPTION', `option ${option} must be a positive finite number, got ${value}`);
+    throw new RecallkitError(
+      'INVALID_OPTION',
+      `option ${option} must be a positive finite number, got ${value}`,
+    );
   }
   return value;
 }

@@ -32,13 +32,13 @@ export function recallAtKSurrogate(options: RecallAtKOptions = {}): EmbeddingLos
   );
   const ks = Array.isArray(options.k) ? options.k : [options.k ?? [1, 2, 4, 8, 16]].flat();
   if (ks.length === 0 || ks.some((k) => !Number.isInteger(k) || k < 1)) {
-    throw new RecallkitError('BAD_OPTION', `option k must hold positive integers, got [${ks}]`);
+    throw new RecallkitError('INVALID_OPTION', `option k must hold positive integers, got [${ks}]`);
   }
   const tauK = options.tauK ?? 1;
   const tauKs = Array.isArray(tauK) ? tauK : ks.map(() => tauK);
   if (tauKs.length !== ks.length) {
     throw new RecallkitError(
-      'BAD_OPTION',
+      'INVALID_OPTION',
       `option tauK has ${tauKs.length} temperatures for ${ks.length} values of k`,
     );
   }

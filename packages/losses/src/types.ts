@@ -1,7 +1,4 @@
-import type { tf } from '@recallkit/core';
-
-/** Class labels, one per embedding row; rows with equal labels are positives of each other. */
-export type Labels = tf.Tensor1D | Int32Array | number[];
+import type { Implementation, Labels, tf } from '@recallkit/core';
 
 /** The ranking core's input: a block of similarities and which columns are relevant to each query. */
 export interface ScoreBlock {
@@ -22,8 +19,6 @@ export interface LossStats {
   /** Implementation that ran. */
   implementation: Implementation;
 }
-
-export type Implementation = 'fused' | 'composite';
 
 /** A loss on a batch of embeddings, differentiable by `tf.grad` / `tf.valueAndGrad`. */
 export type EmbeddingLoss = ((embeddings: tf.Tensor2D, labels: Labels) => tf.Scalar) & {

@@ -60,7 +60,10 @@ for (const [entry, make] of LOSSES) {
           batch((v) => (v[3 * D + 1] = Number.NaN)),
           LABELS,
         ),
-      error: { code: 'NON_FINITE', message: /embeddings row 3 holds a non-finite value \(NaN at column 1\)/ },
+      error: {
+        code: 'NON_FINITE_INPUT',
+        message: /embeddings row 3 holds a non-finite value \(NaN at column 1\)/,
+      },
     },
     {
       entry: call,
@@ -71,37 +74,37 @@ for (const [entry, make] of LOSSES) {
           batch((v) => (v[5 * D] = Number.POSITIVE_INFINITY)),
           LABELS,
         ),
-      error: { code: 'NON_FINITE', message: /row 5 .*Infinity/ },
+      error: { code: 'NON_FINITE_INPUT', message: /row 5 .*Infinity/ },
     },
     {
       entry: call,
       input: 'row 6 of 1e30s (squared norm overflows float32)',
       run: () => evaluate(make(), batch(setRow(6, 1e30)), LABELS),
-      error: { code: 'BAD_INPUT', message: /embeddings row 6 is too large for float32/ },
+      error: { code: 'INVALID_INPUT', message: /embeddings row 6 is too large for float32/ },
     },
     {
       entry: call,
       input: '0 rows ([0, 4])',
       run: () => evaluate(make(), tf.zeros([0, D]), []),
-      error: { code: 'BAD_INPUT', message: /has no rows \(shape \[0, 4\]\)/ },
+      error: { code: 'INVALID_INPUT', message: /has no rows \(shape \[0, 4\]\)/ },
     },
     {
       entry: call,
       input: 'rows of no value ([8, 0])',
       run: () => evaluate(make(), tf.zeros([B, 0]), LABELS),
-      error: { code: 'BAD_INPUT', message: /shape \[8, 0\]/ },
+      error: { code: 'INVALID_INPUT', message: /shape \[8, 0\]/ },
     },
     {
       entry: call,
       input: 'int32 embeddings',
       run: () => evaluate(make(), tf.cast(batch(), 'int32') as tf.Tensor2D, LABELS),
-      error: { code: 'BAD_INPUT', message: /must be a float32 tensor, got int32/ },
+      error: { code: 'INVALID_INPUT', message: /must be a float32 tensor, got int32/ },
     },
     {
       entry: call,
       input: '7 labels for 8 rows',
       run: () => evaluate(make(), batch(), LABELS.slice(1)),
-      error: { code: 'BAD_LABELS', message: /labels has 7 entries but the embeddings have 8 rows/ },
+      error: { code: 'INVALID_LABELS', message: /labels has 7 entries for 8 embedding rows/ },
     },
     {
       entry: call,
@@ -112,7 +115,7 @@ for (const [entry, make] of LOSSES) {
           batch(),
           LABELS.map((y, i) => (i === 4 ? 1.5 : y)),
         ),
-      error: { code: 'BAD_LABELS', message: /labels\[4\] = 1.5 is not an integer/ },
+      error: { code: 'INVALID_LABELS', message: /labels\[4\] = 1.5 is not a 32-bit integer/ },
     },
     {
       entry: call,
@@ -152,13 +155,13 @@ for (const [entry, make] of LOSSES) {
         entry: call,
         input: 'row 2 all zeros',
         run: () => evaluate(make(), batch(setRow(2, 0)), LABELS),
-        error: { code: 'BAD_INPUT', message: /embeddings row 2 is all zeros/ },
+        error: { code: 'INVALID_INPUT', message: /embeddings row 2 is all zeros/ },
       },
       {
         entry: call,
         input: 'row 2 of 1e-25s (squared norm underflows float32)',
         run: () => evaluate(make(), batch(setRow(2, 1e-25)), LABELS),
-        error: { code: 'BAD_INPUT', message: /embeddings row 2 is too small to L2-normalise/ },
+        error: { code: 'INVALID_INPUT', message: /embeddings row 2 is too small to L2-normalise/ },
       },
     );
   } else {
@@ -176,7 +179,7 @@ cases.push(
     input: 'row 2 all zeros',
     run: () => evaluate(rsk({ normalize: true }), batch(setRow(2, 0)), LABELS),
     error: {
-      code: 'BAD_INPUT',
+      code: 'INVALID_INPUT',
       message: /embeddings row 2 is all zeros: it has no direction to L2-normalise/,
     },
   },
@@ -185,7 +188,7 @@ cases.push(
     input: 'row 2 of 1e-25s (squared norm underflows float32)',
     run: () =>
       evaluate(rsk({ normalize: true, implementation: 'composite' }), batch(setRow(2, 1e-25)), LABELS),
-    error: { code: 'BAD_INPUT', message: /embeddings row 2 is too small to L2-normalise in float32/ },
+    error: { code: 'INVALID_INPUT', message: /embeddings row 2 is too small to L2-normalise in float32/ },
   },
   {
     entry: 'recallAtKSurrogate({ k: [1, 100] })(embeddings, labels)',
@@ -214,7 +217,7 @@ cases.push(
     input: 'relevant of another shape than scores',
     run: () =>
       rsk().onScores!({ scores: tf.zeros([2, 3]) as tf.Tensor2D, relevant: tf.zeros([3, 2]) as tf.Tensor2D }),
-    error: { code: 'BAD_INPUT', message: /relevant has shape \[3,2\] but scores has \[2,3\]/ },
+    error: { code: 'INVALID_INPUT', message: /relevant has shape \[3,2\] but scores has \[2,3\]/ },
   },
   {
     entry: 'recallAtKSurrogate().onScores({ scores, relevant, self })',
@@ -225,13 +228,13 @@ cases.push(
         relevant: tf.eye(2) as tf.Tensor2D,
         self: Int32Array.from([0, 1]),
       }),
-    error: { code: 'BAD_RELEVANCE', message: /relevant\[0\]\[0\] = 1 marks the query's own column/ },
+    error: { code: 'INVALID_INPUT', message: /relevant\[0\]\[0\] = 1 marks the query's own column/ },
   },
   {
     entry: 'recallAtKSurrogate({ k: [0, 2] })',
     input: 'k = 0',
     run: () => rsk({ k: [0, 2] }),
-    error: { code: 'BAD_OPTION', message: /option k must hold positive integers, got \[0,2\]/ },
+    error: { code: 'INVALID_OPTION', message: /option k must hold positive integers, got \[0,2\]/ },
   },
 );
 

@@ -101,7 +101,7 @@ describe('bad input gets a clear error', () => {
       contrastive(),
     ]) {
       const err = thrown(() => loss(tf.tensor2d(rows), labels));
-      expect(err.code).toBe('NON_FINITE');
+      expect(err.code).toBe('NON_FINITE_INPUT');
       expect(err.message).toMatch(/row 7\b/);
     }
   });
@@ -123,18 +123,18 @@ describe('bad input gets a clear error', () => {
 
   it('labels of the wrong length or type, a relevant self column, bad options', () => {
     const e = tf.tensor2d(unitRows(seeded(3), 4, 3));
-    expect(thrown(() => recallAtKSurrogate()(e, [0, 0, 1])).code).toBe('BAD_LABELS');
-    expect(thrown(() => recallAtKSurrogate()(e, [0, 0.5, 1, 1])).code).toBe('BAD_LABELS');
+    expect(thrown(() => recallAtKSurrogate()(e, [0, 0, 1])).code).toBe('INVALID_LABELS');
+    expect(thrown(() => recallAtKSurrogate()(e, [0, 0.5, 1, 1])).code).toBe('INVALID_LABELS');
     const block = {
       scores: tf.zeros([2, 2]) as tf.Tensor2D,
       relevant: tf.eye(2),
       self: Int32Array.from([0, 1]),
     };
-    expect(thrown(() => recallAtKSurrogate().onScores!(block)).code).toBe('BAD_RELEVANCE');
-    expect(thrown(() => recallAtKSurrogate({ k: [0, 2] })).code).toBe('BAD_OPTION');
-    expect(thrown(() => recallAtKSurrogate({ tauK: [1, 2] })).code).toBe('BAD_OPTION');
-    expect(thrown(() => smoothAP({ tau: -1 })).code).toBe('BAD_OPTION');
-    expect(thrown(() => contrastive({ posMargin: 2 })).code).toBe('BAD_OPTION');
+    expect(thrown(() => recallAtKSurrogate().onScores!(block)).code).toBe('INVALID_INPUT');
+    expect(thrown(() => recallAtKSurrogate({ k: [0, 2] })).code).toBe('INVALID_OPTION');
+    expect(thrown(() => recallAtKSurrogate({ tauK: [1, 2] })).code).toBe('INVALID_OPTION');
+    expect(thrown(() => smoothAP({ tau: -1 })).code).toBe('INVALID_OPTION');
+    expect(thrown(() => contrastive({ posMargin: 2 })).code).toBe('INVALID_OPTION');
   });
 
   it('names an unknown option and lists the known ones', () => {
@@ -145,7 +145,7 @@ describe('bad input gets a clear error', () => {
     ];
     for (const [make, unknown, listed] of cases) {
       const error = thrown(make);
-      expect(error.code).toBe('BAD_OPTION');
+      expect(error.code).toBe('INVALID_OPTION');
       expect(error.message).toContain(`unknown option '${unknown}'`);
       expect(error.message).toContain(listed);
     }
@@ -168,7 +168,7 @@ describe('degenerate embeddings are named', () => {
     ['Smooth-AP normalize', () => smoothAP({ normalize: true })],
   ])('%s: an all-zero row is named, never a NaN', (_, make) => {
     const err = thrown(() => make()(withZeroRow(), labels));
-    expect(err.code).toBe('BAD_INPUT');
+    expect(err.code).toBe('INVALID_INPUT');
     expect(err.message).toMatch(/row 4 is all zeros/);
   });
 
@@ -184,10 +184,10 @@ describe('degenerate embeddings are named', () => {
     ['contrastive', () => contrastive()],
   ])('%s: [B, 0] and int32 embeddings get a clear error', (_, make) => {
     const empty = thrown(() => make()(tf.zeros([6, 0]) as tf.Tensor2D, labels));
-    expect(empty.code).toBe('BAD_INPUT');
+    expect(empty.code).toBe('INVALID_INPUT');
     expect(empty.message).toMatch(/shape \[6, 0\]/);
     const ints = thrown(() => make()(tf.ones([6, 3], 'int32') as tf.Tensor2D, labels));
-    expect(ints.code).toBe('BAD_INPUT');
+    expect(ints.code).toBe('INVALID_INPUT');
     expect(ints.message).toMatch(/float32.*int32/);
   });
 });

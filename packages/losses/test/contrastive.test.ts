@@ -152,12 +152,12 @@ describe("form 'pml': pytorch-metric-learning's default", () => {
   });
 
   it('defaults and option checks per form', () => {
-    expect(thrown(() => contrastive({ form: 'pml', negMargin: 2.5 })).code).toBe('BAD_OPTION');
-    expect(thrown(() => contrastive({ form: 'pml', posMargin: -0.1 })).code).toBe('BAD_OPTION');
-    expect(thrown(() => contrastive({ form: 'euclid' as 'pml' })).code).toBe('BAD_OPTION');
+    expect(thrown(() => contrastive({ form: 'pml', negMargin: 2.5 })).code).toBe('INVALID_OPTION');
+    expect(thrown(() => contrastive({ form: 'pml', posMargin: -0.1 })).code).toBe('INVALID_OPTION');
+    expect(thrown(() => contrastive({ form: 'euclid' as 'pml' })).code).toBe('INVALID_OPTION');
     // A negative margin of 1.5 is a valid distance, not a valid cosine.
     expect(() => contrastive({ form: 'pml', negMargin: 1.5 })).not.toThrow();
-    expect(thrown(() => contrastive({ negMargin: 1.5 })).code).toBe('BAD_OPTION');
+    expect(thrown(() => contrastive({ negMargin: 1.5 })).code).toBe('INVALID_OPTION');
   });
 });
 
@@ -227,18 +227,20 @@ describe('onScores', () => {
       [1, 0, 0],
     ]);
     const nan = thrown(() => loss.onScores!({ scores, relevant }));
-    expect(nan.code).toBe('NON_FINITE');
+    expect(nan.code).toBe('NON_FINITE_INPUT');
     expect(nan.message).toMatch(/row 1\b/);
     const ok = tf.tensor2d([
       [0.1, 0.2, 0.3],
       [0.2, 0.5, 0.1],
     ]);
-    expect(thrown(() => loss.onScores!({ scores: ok, relevant: tf.zeros([2, 2]) })).code).toBe('BAD_INPUT');
+    expect(thrown(() => loss.onScores!({ scores: ok, relevant: tf.zeros([2, 2]) })).code).toBe(
+      'INVALID_INPUT',
+    );
     expect(thrown(() => loss.onScores!({ scores: ok, relevant, self: Int32Array.from([1, -1]) })).code).toBe(
-      'BAD_RELEVANCE',
+      'INVALID_INPUT',
     );
     expect(thrown(() => loss.onScores!({ scores: ok, relevant, self: Int32Array.from([5, -1]) })).code).toBe(
-      'BAD_INPUT',
+      'INVALID_INPUT',
     );
     expect(
       thrown(() =>
@@ -250,7 +252,7 @@ describe('onScores', () => {
           ]),
         }),
       ).code,
-    ).toBe('BAD_RELEVANCE');
+    ).toBe('INVALID_INPUT');
     expect(thrown(() => loss.onScores!({ scores: ok, relevant: tf.zeros([2, 3]) })).code).toBe(
       'NO_POSITIVE_PAIR',
     );

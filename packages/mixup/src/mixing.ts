@@ -1,13 +1,13 @@
-import { tf } from '@recallkit/core';
+import { chooseImplementation, type Implementation, tf } from '@recallkit/core';
 import { extendColumns, extendColumnsBackward, extendRows, extendRowsBackward, type Mixes } from './kernels';
 import type { MixPlan } from './plan';
 
 /**
- * How the mixing runs: 'typed' on typed arrays in JavaScript (fast on the wasm and cpu backends,
- * where tfjs's gather is slow), 'ops' as tfjs gathers (stays on a GPU backend), 'auto' (default)
- * picks 'typed' on wasm and cpu and 'ops' elsewhere.
+ * How the mixing runs (core's `Implementation`): 'fused' on typed arrays in JavaScript (fast on the
+ * wasm and cpu backends, where tfjs's gather is slow), 'composite' as tfjs gathers (stays on a GPU
+ * backend), 'auto' (default) picks 'fused' on wasm and cpu and 'composite' elsewhere.
  */
-export type MixImplementation = 'auto' | 'typed' | 'ops';
+export type MixImplementation = Implementation | 'auto';
 
 /** The first `count` virtual samples of a plan. */
 function mixesOf(plan: MixPlan, count: number): Mixes {
@@ -18,21 +18,15 @@ function mixesOf(plan: MixPlan, count: number): Mixes {
   };
 }
 
-function resolve(implementation: MixImplementation): 'typed' | 'ops' {
-  if (implementation !== 'auto') return implementation;
-  const backend = tf.getBackend();
-  return backend === 'wasm' || backend === 'cpu' ? 'typed' : 'ops';
-}
-
 /** Appends the virtual items along `axis` (0: rows, 1: columns); its gradient applies Mᵀ. */
-function extend(x: tf.Tensor2D, mixes: Mixes, axis: 0 | 1, implementation: 'typed' | 'ops'): tf.Tensor2D {
+function extend(x: tf.Tensor2D, mixes: Mixes, axis: 0 | 1, implementation: Implementation): tf.Tensor2D {
   const count = mixes.alpha.length;
   if (count === 0) return x;
   const [rows, cols] = x.shape;
   const outShape: [number, number] = axis === 0 ? [rows + count, cols] : [rows, cols + count];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor2D;
-    if (implementation === 'typed') {
+    if (implementation === 'fused') {
       const forward = axis === 0 ? extendRows : extendColumns;
       const backward = axis === 0 ? extendRowsBackward : extendColumnsBackward;
       return {
@@ -61,7 +55,7 @@ function gatherMix(x: tf.Tensor2D, { first, second, alpha }: Mixes, axis: 0 | 1)
 }
 
 /**
- * The gradient of the 'ops' extension: dy's original part plus Aᵀ applied to its virtual part,
+ * The gradient of the 'composite' extension: dy's original part plus Aᵀ applied to its virtual part,
  * written as gathers (for each original, the virtual items it enters, padded with zero weights)
  * because tfjs's scatter kernels are not available on every backend.
  */
@@ -106,7 +100,7 @@ export function mixSimilarities(
   plan: MixPlan,
   implementation: MixImplementation = 'auto',
 ): tf.Tensor2D {
-  const how = resolve(implementation);
+  const how = chooseImplementation(implementation, 'implementation');
   return tf.tidy(() => {
     const rows = extend(scores, mixesOf(plan, plan.queries - plan.originals), 0, how);
     return extend(rows, mixesOf(plan, plan.alpha.length), 1, how);
@@ -119,7 +113,12 @@ export function mixEmbeddings(
   plan: MixPlan,
   implementation: MixImplementation = 'auto',
 ): tf.Tensor2D {
-  return extend(embeddings, mixesOf(plan, plan.alpha.length), 0, resolve(implementation));
+  return extend(
+    embeddings,
+    mixesOf(plan, plan.alpha.length),
+    0,
+    chooseImplementation(implementation, 'implementation'),
+  );
 }
 
 /** Q x N float 0/1: 1 where the item has the query's class and is not the query itself. */

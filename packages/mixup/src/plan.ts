@@ -1,4 +1,4 @@
-import { RecallkitError } from '@recallkit/core';
+import { type Labels, labelArray, RecallkitError } from '@recallkit/core';
 import { authorsPairOrder } from './pairs';
 import { type RandomSource, randomInt } from './rng';
 
@@ -44,14 +44,10 @@ export interface PlanSources {
  * alpha ~ U[0, 1) per virtual sample in order, the authors' draw order. Fixed `alphas` therefore
  * leave the pair choices unchanged.
  */
-export function planMixup(
-  labels: ArrayLike<number>,
-  options: MixupOptions,
-  { rng, alphas }: PlanSources,
-): MixPlan {
+export function planMixup(labels: Labels, options: MixupOptions, { rng, alphas }: PlanSources): MixPlan {
   checkMixupOptions(options);
   const { pairs = 'all', crossClass = 0, side = 'both' } = options;
-  const { classOf, members } = groupByClass(labels);
+  const { classOf, members } = groupByClass(labelArray(labels, 'simix: labels'));
   const first: number[] = [];
   const second: number[] = [];
 
@@ -73,7 +69,7 @@ export function planMixup(
 
   if (crossClass > 0 && members.length < 2) {
     throw new RecallkitError(
-      'SIMIX_CROSS_CLASS',
+      'INVALID_INPUT',
       `simix: crossClass = ${crossClass} needs at least two classes in the batch, got ${members.length}`,
     );
   }
@@ -104,30 +100,27 @@ export function planMixup(
 export function checkMixupOptions({ pairs, crossClass, side }: MixupOptions): void {
   if (pairs !== undefined && pairs !== 'all' && !(Number.isInteger(pairs) && pairs >= 0)) {
     throw new RecallkitError(
-      'SIMIX_OPTION',
+      'INVALID_OPTION',
       `simix: pairs must be 'all' or a non-negative integer, got ${pairs}`,
     );
   }
   if (crossClass !== undefined && !(Number.isInteger(crossClass) && crossClass >= 0)) {
     throw new RecallkitError(
-      'SIMIX_OPTION',
+      'INVALID_OPTION',
       `simix: crossClass must be a non-negative integer, got ${crossClass}`,
     );
   }
   if (side !== undefined && side !== 'both' && side !== 'database') {
-    throw new RecallkitError('SIMIX_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
+    throw new RecallkitError('INVALID_OPTION', `simix: side must be 'both' or 'database', got ${side}`);
   }
 }
 
-function groupByClass(labels: ArrayLike<number>): { classOf: Int32Array; members: number[][] } {
+function groupByClass(labels: Int32Array): { classOf: Int32Array; members: number[][] } {
   const index = new Map<number, number>();
   const members: number[][] = [];
   const classOf = new Int32Array(labels.length);
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i] as number;
-    if (!Number.isInteger(label)) {
-      throw new RecallkitError('SIMIX_LABELS', `simix: label ${i} is ${label}, not an integer`);
-    }
     let c = index.get(label);
     if (c === undefined) {
       c = members.length;
@@ -143,14 +136,14 @@ function groupByClass(labels: ArrayLike<number>): { classOf: Int32Array; members
 function checkAlphas(alphas: ArrayLike<number>, needed: number): void {
   if (alphas.length !== needed) {
     throw new RecallkitError(
-      'SIMIX_ALPHAS',
+      'INVALID_INPUT',
       `simix: alphas has ${alphas.length} values but this batch draws ${needed} (one per virtual sample)`,
     );
   }
   for (let v = 0; v < needed; v++) {
     const value = alphas[v] as number;
     if (!(value >= 0 && value <= 1)) {
-      throw new RecallkitError('SIMIX_ALPHAS', `simix: alphas[${v}] = ${value} is not in [0, 1]`);
+      throw new RecallkitError('INVALID_INPUT', `simix: alphas[${v}] = ${value} is not in [0, 1]`);
     }
   }
 }

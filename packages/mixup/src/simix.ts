@@ -1,5 +1,14 @@
-import { createRng, RecallkitError, type RngState, restoreRng, tf } from '@recallkit/core';
-import type { EmbeddingLoss, Labels, ScoreBlock } from '@recallkit/losses';
+import {
+  chooseImplementation,
+  createRng,
+  type Labels,
+  labelArray,
+  RecallkitError,
+  type RngState,
+  restoreRng,
+  tf,
+} from '@recallkit/core';
+import type { EmbeddingLoss, ScoreBlock } from '@recallkit/losses';
 import { extendedRelevance, type MixImplementation, mixSimilarities, selfColumns } from './mixing';
 import { checkMixupOptions, type MixPlan, type MixupOptions, planMixup } from './plan';
 import type { RandomSource } from './rng';
@@ -11,7 +20,7 @@ export interface SimixOptions extends MixupOptions {
   rng?: RandomSource;
   /** Fixed coefficients, in draw order, used on every call instead of random ones. */
   alphas?: ArrayLike<number>;
-  /** Where the mixing runs (default 'auto': typed arrays on wasm and cpu, tfjs ops elsewhere). */
+  /** Where the mixing runs (default 'auto': 'fused' typed arrays on wasm and cpu, 'composite' tfjs ops elsewhere). */
   implementation?: MixImplementation;
 }
 
@@ -48,7 +57,7 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): SimixLos
   }
   checkOptions(options);
   if (options.seed !== undefined && options.rng !== undefined) {
-    throw new RecallkitError('SIMIX_OPTION', 'simix: give either seed or rng, not both');
+    throw new RecallkitError('INVALID_OPTION', 'simix: give either seed or rng, not both');
   }
   let rng: RandomSource = options.rng ?? createRng(options.seed ?? 0);
   const mixupOptions: MixupOptions = pick(options);
@@ -92,23 +101,23 @@ export function scoreBlock(scores: tf.Tensor2D, plan: MixPlan): ScoreBlock {
   return { scores, relevant: extendedRelevance(plan), self: selfColumns(plan) };
 }
 
-function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> {
+function readLabels(labels: Labels, embeddings: tf.Tensor2D): Int32Array {
   if (embeddings.rank !== 2) {
     throw new RecallkitError(
-      'SIMIX_INPUT',
+      'INVALID_INPUT',
       `simix: embeddings must be 2-D (B x d), got shape [${embeddings.shape}]`,
     );
   }
   const [rows, d] = embeddings.shape;
   if (embeddings.dtype !== 'float32') {
     throw new RecallkitError(
-      'SIMIX_INPUT',
+      'INVALID_INPUT',
       `simix: embeddings must be a float32 tensor, got ${embeddings.dtype} (cast with tf.cast(x, 'float32'))`,
     );
   }
   if (rows === 0 || d === 0) {
     throw new RecallkitError(
-      'SIMIX_INPUT',
+      'INVALID_INPUT',
       `simix: embeddings has shape [${embeddings.shape}]: ${rows === 0 ? 'the batch is empty' : 'every row needs at least one value'}`,
     );
   }
@@ -116,7 +125,7 @@ function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> 
   const bad = data.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) {
     throw new RecallkitError(
-      'SIMIX_INPUT',
+      'INVALID_INPUT',
       `simix: embeddings row ${Math.floor(bad / d)} column ${bad % d} is ${data[bad]}, not a finite number`,
     );
   }
@@ -125,36 +134,28 @@ function readLabels(labels: Labels, embeddings: tf.Tensor2D): ArrayLike<number> 
     for (let c = i * d; c < (i + 1) * d; c++) squares += data[c]! * data[c]!;
     if (Math.fround(squares) === Number.POSITIVE_INFINITY) {
       throw new RecallkitError(
-        'SIMIX_INPUT',
+        'INVALID_INPUT',
         `simix: embeddings row ${i} is too large for float32 (squared norm ${squares.toExponential(2)} overflows): its similarities would be infinite; scale the embeddings down`,
       );
     }
   }
-  const values = labels instanceof tf.Tensor ? labels.dataSync() : labels;
-  if (values.length !== embeddings.shape[0]) {
-    throw new RecallkitError(
-      'SIMIX_INPUT',
-      `simix: ${values.length} labels for ${embeddings.shape[0]} embeddings`,
-    );
-  }
-  return values;
+  return labelArray(labels, 'simix: labels', rows);
 }
 
 function checkOptions(options: SimixOptions): void {
   for (const key of Object.keys(options)) {
     if (!KNOWN.includes(key)) {
-      throw new RecallkitError('SIMIX_OPTION', `simix: unknown option '${key}' (known: ${KNOWN.join(', ')})`);
+      throw new RecallkitError(
+        'INVALID_OPTION',
+        `simix: unknown option '${key}' (known: ${KNOWN.join(', ')})`,
+      );
     }
   }
   checkMixupOptions(options);
-  if (options.implementation !== undefined && !['auto', 'typed', 'ops'].includes(options.implementation)) {
-    throw new RecallkitError(
-      'SIMIX_OPTION',
-      `simix: implementation must be 'auto', 'typed' or 'ops', got ${options.implementation}`,
-    );
-  }
+  if (options.implementation !== undefined)
+    chooseImplementation(options.implementation, 'simix: implementation');
   if (options.rng !== undefined && typeof options.rng.next !== 'function') {
-    throw new RecallkitError('SIMIX_OPTION', 'simix: rng must have a next() method returning [0, 1)');
+    throw new RecallkitError('INVALID_OPTION', 'simix: rng must have a next() method returning [0, 1)');
   }
 }
 

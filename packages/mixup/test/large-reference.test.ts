@@ -34,17 +34,17 @@ const LOSS_TOLERANCE = 5e-7;
 const GRAD_TOLERANCE = 1e-4;
 
 const SETTINGS: [string, MixImplementation, RecallAtKOptions][] = [
-  ['typed mixing, fused RS@k', 'typed', { implementation: 'fused', threads: 1 }],
+  ['fused mixing, fused RS@k', 'fused', { implementation: 'fused', threads: 1 }],
   [
-    'typed mixing, fused RS@k on 2 threads in blocks of 10 rows',
-    'typed',
+    'fused mixing, fused RS@k on 2 threads in blocks of 10 rows',
+    'fused',
     {
       implementation: 'fused',
       threads: 2,
       blockElements: 10 * 1000,
     },
   ],
-  ['ops mixing, composite RS@k', 'ops', { implementation: 'composite' }],
+  ['composite mixing, composite RS@k', 'composite', { implementation: 'composite' }],
 ];
 
 beforeAll(async () => {

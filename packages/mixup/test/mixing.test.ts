@@ -58,7 +58,7 @@ const cases: Array<[string, number[], MixupOptions]> = [
   ],
 ];
 
-describe.each(['typed', 'ops'] as const)('mixSimilarities (%s) equals the naive route', (how) => {
+describe.each(['fused', 'composite'] as const)('mixSimilarities (%s) equals the naive route', (how) => {
   for (const [name, labels, options] of cases) {
     it(name, () => {
       const plan = planMixup(labels, options, { rng: createRng(name) });
@@ -80,7 +80,7 @@ describe.each(['typed', 'ops'] as const)('mixSimilarities (%s) equals the naive 
   }
 });
 
-describe.each(['typed', 'ops'] as const)('mixEmbeddings (%s)', (how) => {
+describe.each(['fused', 'composite'] as const)('mixEmbeddings (%s)', (how) => {
   it('builds M E: originals unchanged, then alpha x_a + (1 - alpha) x_b', () => {
     const plan = planMixup([0, 1, 1, 0, 1], { crossClass: 2 }, { rng: createRng(5) });
     const e = tf.tensor2d(randomRows(5, 3, 1));
@@ -92,7 +92,7 @@ describe.each(['typed', 'ops'] as const)('mixEmbeddings (%s)', (how) => {
   });
 });
 
-describe.each(['typed', 'ops'] as const)('finite differences in float64 (%s)', (how) => {
+describe.each(['fused', 'composite'] as const)('finite differences in float64 (%s)', (how) => {
   it('the gradient of <W, M S Mᵀ> matches central differences of an independent float64 computation', () => {
     const labels = [0, 1, 0, 2, 1, 0, 2, 2, 1];
     const plan = planMixup(labels, { pairs: 2, crossClass: 4 }, { rng: createRng(7) });

@@ -24,8 +24,8 @@ describe('authors parity (case1, RS@k with their mixup)', () => {
   });
 
   it.each([
-    ['typed', 'fused'],
-    ['ops', 'composite'],
+    ['fused', 'fused'],
+    ['composite', 'composite'],
   ] as const)(
     'matches the reference loss and gradient with the recorded alphas (mixing %s, RS@k %s)',
     (mixing, rsk) => {

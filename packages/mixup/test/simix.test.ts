@@ -191,7 +191,7 @@ describe('simix', () => {
     expect(() => simix(rsk, { implementation: 'gpu' as never })).toThrow(/implementation must be/);
     expect(() => simix(rsk, { seed: 1, rng: createRng(1) })).toThrow(/either seed or rng/);
     const e = normalisedRows(4, 3, 0);
-    expect(() => simix(rsk)(e, [0, 0, 1])).toThrow(/3 labels for 4 embeddings/);
+    expect(() => simix(rsk)(e, [0, 0, 1])).toThrow(/labels has 3 entries for 4 embedding rows/);
     expect(() => simix(rsk, { alphas: [0.5] })(e, [0, 0, 1, 1])).toThrow(/alphas has 1 values/);
     const withNaN = tf.tensor2d([
       [1, 0],

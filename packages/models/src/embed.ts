@@ -48,11 +48,11 @@ async function* batchesOf(
   }
 }
 
-/** Throws EMBED_INPUT unless the batch has the rows asked for and fits the model's input shape. */
+/** Throws INVALID_INPUT unless the batch has the rows asked for and fits the model's input shape. */
 function checkBatch(model: tf.LayersModel, batch: tf.Tensor, asked: number | undefined, done: number): void {
   if (asked !== undefined && batch.shape[0] !== asked) {
     throw new RecallkitError(
-      'EMBED_INPUT',
+      'INVALID_INPUT',
       `embedDataset: the source returned ${batch.shape[0]} rows for the ${asked} samples ${done}..${done + asked - 1}`,
     );
   }
@@ -62,13 +62,13 @@ function checkBatch(model: tf.LayersModel, batch: tf.Tensor, asked: number | und
     (expected.length !== batch.rank || expected.some((d, i) => i > 0 && d !== null && d !== batch.shape[i]))
   ) {
     throw new RecallkitError(
-      'EMBED_INPUT',
+      'INVALID_INPUT',
       `embedDataset: a batch of shape [${batch.shape}] (samples from ${done}) does not fit the model's input [${expected.map((d) => d ?? 'batch')}]`,
     );
   }
 }
 
-/** Throws EMBED_NONFINITE naming the first sample of the batch whose input holds a NaN or an infinity. */
+/** Throws NON_FINITE_INPUT naming the first sample of the batch whose input holds a NaN or an infinity. */
 async function checkFiniteInput(batch: tf.Tensor, done: number): Promise<void> {
   const finite = tf.tidy(() => tf.all(tf.isFinite(batch)));
   const ok = (await finite.data())[0];
@@ -78,7 +78,7 @@ async function checkFiniteInput(batch: tf.Tensor, done: number): Promise<void> {
   const first = (await rows.data()).findIndex((v) => !v);
   rows.dispose();
   throw new RecallkitError(
-    'EMBED_NONFINITE',
+    'NON_FINITE_INPUT',
     `embedDataset: the input of sample ${done + first} holds a non-finite value (NaN or infinity)`,
   );
 }
@@ -109,7 +109,7 @@ export async function embedDataset(
         const out = model.apply(batch, { training: false }) as tf.Tensor | tf.Tensor[];
         if (Array.isArray(out) || out.rank !== 2) {
           throw new RecallkitError(
-            'EMBED_OUTPUT',
+            'MODEL_OUTPUT',
             'embedDataset: the model must have one rank-2 output (batch x dim)',
           );
         }
@@ -120,13 +120,13 @@ export async function embedDataset(
       values.dispose();
       if (rows !== batch.shape[0]) {
         throw new RecallkitError(
-          'EMBED_OUTPUT',
+          'MODEL_OUTPUT',
           `embedDataset: ${batch.shape[0]} inputs gave ${rows} embeddings`,
         );
       }
       if (dim !== undefined && cols !== dim) {
         throw new RecallkitError(
-          'EMBED_OUTPUT',
+          'MODEL_OUTPUT',
           `embedDataset: embedding size changed from ${dim} to ${cols}`,
         );
       }
@@ -134,7 +134,7 @@ export async function embedDataset(
       for (let i = 0; i < data.length; i++) {
         if (!Number.isFinite(data[i]!)) {
           throw new RecallkitError(
-            'EMBED_NONFINITE',
+            'NON_FINITE_INPUT',
             `embedDataset: non-finite embedding for sample ${count + Math.floor(i / cols)}`,
           );
         }

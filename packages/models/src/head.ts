@@ -47,7 +47,7 @@ export function embeddingHead(options: EmbeddingHeadOptions = {}): EmbeddingHead
     const rank = features.shape.length;
     if (rank < 2 || rank > 4) {
       throw new RecallkitError(
-        'HEAD_INPUT_RANK',
+        'INVALID_INPUT',
         `embeddingHead takes an NHWC feature map, a token sequence or a feature vector; got shape [${features.shape.join(', ')}]`,
       );
     }
@@ -56,16 +56,13 @@ export function embeddingHead(options: EmbeddingHeadOptions = {}): EmbeddingHead
       rank === 4 ? pooling !== 'none' && pooling !== 'cls' : pooling === (rank === 3 ? 'cls' : 'none');
     if (!fits) {
       throw new RecallkitError(
-        'HEAD_POOLING',
+        'INVALID_OPTION',
         `embeddingHead: pooling '${pooling}' does not fit a rank-${rank} input ('gem', 'avg' or 'max' pool rank-4 feature maps; 'cls' takes a rank-3 sequence's class token; 'none' is for rank 2)`,
       );
     }
     const channels = features.shape[rank - 1];
     if (channels == null) {
-      throw new RecallkitError(
-        'HEAD_INPUT_SHAPE',
-        'embeddingHead: the feature size (last axis) must be known',
-      );
+      throw new RecallkitError('INVALID_INPUT', 'embeddingHead: the feature size (last axis) must be known');
     }
     const built: tf.layers.Layer[] = [];
     if (pooling === 'gem') {

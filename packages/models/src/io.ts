@@ -12,13 +12,13 @@ function readModelJson(dir: string, text: string): tf.io.ModelJSON {
     json = JSON.parse(text) as tf.io.ModelJSON;
   } catch (error) {
     throw new RecallkitError(
-      'MODEL_JSON_INVALID',
+      'INVALID_MODEL_JSON',
       `${join(dir, MODEL_JSON)} is not valid JSON: ${(error as Error).message}`,
     );
   }
   if (json == null || typeof json !== 'object' || json.modelTopology == null) {
     throw new RecallkitError(
-      'MODEL_JSON_INVALID',
+      'INVALID_MODEL_JSON',
       `${join(dir, MODEL_JSON)} has no modelTopology: not a TensorFlow.js model`,
     );
   }

@@ -78,7 +78,7 @@ export async function readSafetensors(path: string): Promise<Map<string, StoredT
     throw new RecallkitError('SAFETENSORS_READ', `cannot read ${path}: ${(error as Error).message}`);
   }
   const bad = (why: string) =>
-    new RecallkitError('SAFETENSORS_INVALID', `${path} is not a safetensors file: ${why}`);
+    new RecallkitError('INVALID_SAFETENSORS', `${path} is not a safetensors file: ${why}`);
   if (file.length < 8) throw bad('shorter than its 8-byte header size');
   const headerSize = Number(file.readBigUInt64LE(0));
   if (headerSize > file.length - 8) throw bad(`header size ${headerSize} exceeds the file`);

@@ -32,7 +32,7 @@ export async function loadTrunk(dir: string, options: LoadTrunkOptions = {}): Pr
   if ((await modelFormat(dir)) === 'graph-model') {
     if (options.outputLayer != null) {
       throw new RecallkitError(
-        'TRUNK_OPTION',
+        'INVALID_OPTION',
         `loadTrunk: outputLayer applies to layers models, and ${dir} holds a graph model`,
       );
     }

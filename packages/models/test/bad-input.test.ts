@@ -66,7 +66,7 @@ const cases: BadInputCase[] = [
     entry: 'embeddingHead().apply(features)',
     input: 'a rank-5 input',
     run: () => embeddingHead().apply(tf.input({ shape: [2, 2, 2, 2] })),
-    error: { code: 'HEAD_INPUT_RANK', message: /got shape \[, 2, 2, 2, 2\]/ },
+    error: { code: 'INVALID_INPUT', message: /got shape \[, 2, 2, 2, 2\]/ },
   },
   {
     entry: 'L2Normalize layer',
@@ -93,14 +93,14 @@ const cases: BadInputCase[] = [
           [Number.NaN, 0, 0, 0],
         ]),
       ]),
-    error: { code: 'EMBED_NONFINITE', message: /the input of sample 3 holds a non-finite value/ },
+    error: { code: 'NON_FINITE_INPUT', message: /the input of sample 3 holds a non-finite value/ },
   },
   {
     entry: EMBED,
     input: 'an input of 5 values for a model of 4',
     run: () => embedDataset(model(), [tf.zeros([2, 5])]),
     error: {
-      code: 'EMBED_INPUT',
+      code: 'INVALID_INPUT',
       message: /a batch of shape \[2,5\] \(samples from 0\) does not fit the model's input \[batch,4\]/,
     },
   },
@@ -108,7 +108,7 @@ const cases: BadInputCase[] = [
     entry: EMBED,
     input: 'an indexed source whose load returns 1 row for 4 indices',
     run: () => embedDataset(model(), { length: 4, load: async () => tf.zeros([1, 4]) }),
-    error: { code: 'EMBED_INPUT', message: /the source returned 1 rows for the 4 samples 0\.\.3/ },
+    error: { code: 'INVALID_INPUT', message: /the source returned 1 rows for the 4 samples 0\.\.3/ },
   },
   {
     entry: EMBED,
@@ -141,14 +141,14 @@ const cases: BadInputCase[] = [
     entry: 'loadModel(dir)',
     input: 'a truncated model.json',
     run: () => loadModel(root),
-    error: { code: 'MODEL_JSON_INVALID', message: /model\.json is not valid JSON/ },
+    error: { code: 'INVALID_MODEL_JSON', message: /model\.json is not valid JSON/ },
   },
   {
     entry: 'readSafetensors(path)',
     input: 'a zero-byte file',
     run: () => readSafetensors(join(root, 'zero.safetensors')),
     error: {
-      code: 'SAFETENSORS_INVALID',
+      code: 'INVALID_SAFETENSORS',
       message: /zero\.safetensors is not a safetensors file: shorter than its 8-byte header size/,
     },
   },
@@ -157,7 +157,7 @@ const cases: BadInputCase[] = [
     input: 'a truncated file',
     run: () => loadTorchResNet(join(root, 'cut.safetensors')),
     error: {
-      code: 'SAFETENSORS_INVALID',
+      code: 'INVALID_SAFETENSORS',
       message: /cut\.safetensors is not a safetensors file: tensor '.*' .* of the wrong size/,
     },
   },

@@ -65,7 +65,7 @@ describe('embedDataset', () => {
   it('names empty sources and models without a rank-2 output', async () => {
     await expect(embedDataset(model, [])).rejects.toMatchObject({ code: 'EMBED_EMPTY' });
     const trunk = resnet({ inputShape: [8, 8, 3], blocks: [1], width: 2, head: false });
-    await expect(embedDataset(trunk, [input([1, 8, 8, 3])])).rejects.toMatchObject({ code: 'EMBED_OUTPUT' });
+    await expect(embedDataset(trunk, [input([1, 8, 8, 3])])).rejects.toMatchObject({ code: 'MODEL_OUTPUT' });
   });
 });
 

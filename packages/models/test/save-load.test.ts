@@ -95,7 +95,7 @@ describe('saveModel / loadModel', () => {
     const dir = join(root, 'bad');
     await saveModel(mlp({ inputShape: [2], hidden: [], embeddingDim: 2 }), dir);
     writeFileSync(join(dir, 'model.json'), '{"format": "layers-model"}');
-    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'MODEL_JSON_INVALID' });
+    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'INVALID_MODEL_JSON' });
     expect(existsSync(join(dir, 'weights.bin'))).toBe(true);
   });
 });

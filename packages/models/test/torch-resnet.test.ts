@@ -73,7 +73,7 @@ describe('loadTorchResNet', () => {
   it('names missing tensors and files that are not safetensors', async () => {
     const bad = join(root, 'bad.safetensors');
     writeFileSync(bad, Buffer.from('not a safetensors file'));
-    await expect(loadTorchResNet(bad)).rejects.toMatchObject({ code: 'SAFETENSORS_INVALID' });
+    await expect(loadTorchResNet(bad)).rejects.toMatchObject({ code: 'INVALID_SAFETENSORS' });
     // A file with only the stem: no layer1...
     const header = Buffer.from(
       JSON.stringify({ 'conv1.weight': { dtype: 'F32', shape: [1, 1, 1, 1], data_offsets: [0, 4] } }),

@@ -184,6 +184,6 @@ describe('loadTrunk: graph models', () => {
   it('refuses loadModel on a graph model and outputLayer on graph trunks', async () => {
     writeGraphModel(dir, w);
     await expect(loadModel(dir)).rejects.toMatchObject({ code: 'MODEL_FORMAT' });
-    await expect(loadTrunk(dir, { outputLayer: 'conv' })).rejects.toMatchObject({ code: 'TRUNK_OPTION' });
+    await expect(loadTrunk(dir, { outputLayer: 'conv' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 });

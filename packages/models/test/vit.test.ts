@@ -77,7 +77,7 @@ describe('vit', () => {
     expect(Array.from(b)).toEqual(Array.from(a));
     const tokens = tf.input({ shape: [5, 16] });
     expect(() => embeddingHead({ pooling: 'gem' }).apply(tokens)).toThrow(
-      expect.objectContaining({ code: 'HEAD_POOLING' }),
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
   });
 

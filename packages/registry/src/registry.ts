@@ -52,7 +52,7 @@ export interface Registry {
   get(id: string): RegisteredComponent;
   /** Every component of one kind (or of all kinds), sorted by id. */
   list(kind?: ComponentKind): RegisteredComponent[];
-  /** Validates options against the component's schema; throws `INVALID_OPTIONS` naming each bad field. */
+  /** Validates options against the component's schema; throws `INVALID_OPTION` naming each bad field. */
   validate(id: string, options?: unknown): unknown;
   /** Validates the options, then creates the component. */
   resolve<K extends ComponentKind>(
@@ -120,7 +120,7 @@ export function createRegistry(): Registry {
       const hints = issue.keys.map((k) => closestMatch(k, keys)).filter((h): h is string => !!h);
       return hints.length ? `${line} (did you mean ${hints.map((h) => `'${h}'`).join(', ')}?)` : line;
     });
-    throw new RecallkitError('INVALID_OPTIONS', `${component.id}: ${problems.join('; ')}`, {
+    throw new RecallkitError('INVALID_OPTION', `${component.id}: ${problems.join('; ')}`, {
       id: component.id,
       problems,
     });

@@ -89,7 +89,7 @@ describe('createRegistry', () => {
   it('names the field and the expected type of invalid options', async () => {
     const registry = withLosses();
     const error = thrown(() => registry.validate('loss:rsk', { tau: 'small', k: [1, 2.5] }));
-    expect(error.code).toBe('INVALID_OPTIONS');
+    expect(error.code).toBe('INVALID_OPTION');
     expect(error.message).toContain("loss:rsk: 'tau': expected number, received string");
     expect(error.message).toContain("'k[1]': expected int");
     await expect(registry.resolve('loss:rsk', { tau: -1 })).rejects.toThrow(/'tau'.*>0/);

@@ -41,7 +41,7 @@ export function resolveWasmThreads(threads?: number): number {
 function checkThreads(n: number, source: string, raw: unknown = n): number {
   if (Number.isInteger(n) && n >= 1) return n;
   throw new RecallkitError(
-    'INVALID_THREADS',
+    'INVALID_OPTION',
     `Invalid thread count ${JSON.stringify(raw)} (from ${source}): give a whole number of at least 1`,
     { threads: raw },
   );

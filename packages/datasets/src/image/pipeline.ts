@@ -46,7 +46,7 @@ export function pipelineSize(name: string, pipeline: PipelineOptions): number {
   const resize = pipeline.resize ?? 256;
   if (!Number.isInteger(size) || size < 1 || !Number.isInteger(resize) || resize < size) {
     throw new RecallkitError(
-      'PIPELINE_OPTION',
+      'INVALID_OPTION',
       `${name}: need integers resize (${resize}) >= size (${size}) >= 1`,
     );
   }

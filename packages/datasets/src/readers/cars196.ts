@@ -26,7 +26,7 @@ export function cars196(options: RootOptions): { train: ImageDataset; test: Imag
     !['relative_im_path', 'class'].every((f) => annotations.fields.includes(f))
   ) {
     throw new RecallkitError(
-      'DATASET_LIST_INVALID',
+      'INVALID_DATASET_LIST',
       `${file}: no struct array 'annotations' with fields relative_im_path and class\nExpected layout:\n${LAYOUT}`,
     );
   }
@@ -39,7 +39,7 @@ export function cars196(options: RootOptions): { train: ImageDataset; test: Imag
     const path = record['relative_im_path'];
     const cls = scalar(record['class']);
     if (path?.kind !== 'char' || path.rows.length !== 1) {
-      throw new RecallkitError('DATASET_LIST_INVALID', `${where}: relative_im_path is not a string`);
+      throw new RecallkitError('INVALID_DATASET_LIST', `${where}: relative_im_path is not a string`);
     }
     if (cls === undefined || !Number.isInteger(cls) || cls < 1 || cls > 196) {
       throw new RecallkitError('LABEL_OUT_OF_RANGE', `${where}: class ${cls} is outside 1..196`, {

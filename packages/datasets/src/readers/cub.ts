@@ -30,7 +30,7 @@ export function cub200(options: RootOptions): { train: ImageDataset; test: Image
     const prefix = path?.split('/')[0]?.split('.')[0];
     if (!path || !prefix)
       throw lineError(
-        'DATASET_LIST_INVALID',
+        'INVALID_DATASET_LIST',
         list,
         line,
         `expected "<id> <class folder>/<file>", got '${text}'`,

@@ -60,7 +60,7 @@ function isDirectory(path: string): boolean {
 }
 
 function optionError(message: string, details?: Record<string, unknown>): RecallkitError {
-  return new RecallkitError('DATASET_OPTION', `image folder: ${message}`, details);
+  return new RecallkitError('INVALID_OPTION', `image folder: ${message}`, details);
 }
 
 /** The visible sub-folders of `dir` (symbolic links followed), sorted. */

@@ -28,7 +28,7 @@ export function inaturalist2018(options: RootOptions & { splitDir?: string }): {
       const parts = text.split('/');
       if (parts.length < 3 || parts.some((p) => p === '')) {
         throw lineError(
-          'DATASET_LIST_INVALID',
+          'INVALID_DATASET_LIST',
           list,
           line,
           `expected "<...>/<super-category>/<category>/<file>", got '${text}'`,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { RecallkitError } from '@recallkit/core';
+import { RecallkitError, type RecallkitErrorCode } from '@recallkit/core';
 
 /** Throws a DATASET_FILE_MISSING error naming `path` and the dataset's expected layout. */
 export function requirePath(
@@ -34,14 +34,19 @@ export function readLines(path: string): Line[] {
 }
 
 /** An error about one line of a list file, naming the file and the line. */
-export function lineError(code: string, path: string, line: number, message: string): RecallkitError {
+export function lineError(
+  code: RecallkitErrorCode,
+  path: string,
+  line: number,
+  message: string,
+): RecallkitError {
   return new RecallkitError(code, `${path}:${line}: ${message}`, { path, line });
 }
 
 /** Parses an integer field of a list line, or throws naming the file and line. */
 export function intField(value: string | undefined, what: string, path: string, line: number): number {
   if (value === undefined || !/^-?\d+$/.test(value)) {
-    throw lineError('DATASET_LIST_INVALID', path, line, `${what} must be an integer, got '${value ?? ''}'`);
+    throw lineError('INVALID_DATASET_LIST', path, line, `${what} must be an integer, got '${value ?? ''}'`);
   }
   return Number(value);
 }

@@ -38,7 +38,7 @@ export interface RevisitedGroundTruth {
 const CONVERT = `python3 -c "import pickle, json, sys; json.dump(pickle.load(open(sys.argv[1], 'rb')), open(sys.argv[2], 'w'), default=lambda o: o.tolist())" gnd.pkl gnd.json`;
 
 function bad(file: string, why: string): RecallkitError {
-  return new RecallkitError('DATASET_LIST_INVALID', `${file}: ${why}`, { path: file });
+  return new RecallkitError('INVALID_DATASET_LIST', `${file}: ${why}`, { path: file });
 }
 
 function names(value: unknown, what: string, file: string): string[] {
@@ -148,7 +148,7 @@ export function revisitedCropBox(bbx: readonly number[], width: number, height: 
   const bottom = Math.max(0, Math.min(height, y2));
   if (right <= left || bottom <= top) {
     throw new RecallkitError(
-      'DATASET_BAD_BOX',
+      'INVALID_DATASET_BOX',
       `box [${bbx.join(', ')}] holds no pixel of a ${width} x ${height} image`,
     );
   }

@@ -21,7 +21,7 @@ export function stanfordOnlineProducts(options: RootOptions): { train: ImageData
       const fields = text.split(/\s+/);
       if (fields.length !== 4) {
         throw lineError(
-          'DATASET_LIST_INVALID',
+          'INVALID_DATASET_LIST',
           list,
           line,
           `expected "image_id class_id super_class_id path", got '${text}'`,

@@ -18,7 +18,7 @@ export function vehicleId(options: RootOptions & { testSize?: 800 | 1600 | 2400 
   const testSize = options.testSize ?? 800;
   if (![800, 1600, 2400].includes(testSize)) {
     throw new RecallkitError(
-      'DATASET_OPTION',
+      'INVALID_OPTION',
       `VehicleID: testSize must be 800, 1600 or 2400, got ${testSize}`,
     );
   }
@@ -32,7 +32,7 @@ export function vehicleId(options: RootOptions & { testSize?: 800 | 1600 | 2400 
       const [image, vehicle, ...rest] = text.split(/\s+/);
       if (!image || rest.length > 0 || !/^\d+$/.test(image)) {
         throw lineError(
-          'DATASET_LIST_INVALID',
+          'INVALID_DATASET_LIST',
           list,
           line,
           `expected "<image name> <vehicle id>", got '${text}'`,

@@ -11,7 +11,7 @@ export const LAYER_PACKAGE = 'Recallkit';
 export function singleTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   if (Array.isArray(inputs)) {
     if (inputs.length !== 1) {
-      throw new RecallkitError('LAYER_INPUT', `expected one input tensor, got ${inputs.length}`);
+      throw new RecallkitError('INVALID_INPUT', `expected one input tensor, got ${inputs.length}`);
     }
     return inputs[0]!;
   }

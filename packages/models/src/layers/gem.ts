@@ -28,10 +28,13 @@ export class GeM extends tf.layers.Layer {
     this.trainableP = args.trainableP ?? true;
     this.epsilon = args.epsilon ?? 1e-6;
     if (!(this.initialP > 0) || !Number.isFinite(this.initialP)) {
-      throw new RecallkitError('GEM_P', `GeM: p must be a positive finite number, got ${this.initialP}`);
+      throw new RecallkitError(
+        'INVALID_OPTION',
+        `GeM: p must be a positive finite number, got ${this.initialP}`,
+      );
     }
     if (!(this.epsilon > 0)) {
-      throw new RecallkitError('GEM_EPSILON', `GeM: epsilon must be positive, got ${this.epsilon}`);
+      throw new RecallkitError('INVALID_OPTION', `GeM: epsilon must be positive, got ${this.epsilon}`);
     }
   }
 
@@ -39,7 +42,7 @@ export class GeM extends tf.layers.Layer {
     const shape = singleShape(inputShape);
     if (shape.length !== 4) {
       throw new RecallkitError(
-        'GEM_INPUT_RANK',
+        'INVALID_INPUT',
         `GeM pools NHWC feature maps (rank 4); got input shape [${shape.join(', ')}]`,
       );
     }

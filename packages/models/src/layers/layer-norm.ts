@@ -41,7 +41,7 @@ export class LayerNorm extends tf.layers.Layer {
     const dim = shape[shape.length - 1];
     if (dim == null) {
       throw new RecallkitError(
-        'LAYER_INPUT',
+        'INVALID_INPUT',
         `LayerNorm: the last axis of input shape [${shape.join(', ')}] must be known`,
       );
     }

@@ -52,7 +52,7 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
     const channels = shape[2];
     if (shape.length !== 3 || channels == null) {
       throw new RecallkitError(
-        'LAYER_INPUT',
+        'INVALID_INPUT',
         `MultiHeadSelfAttention takes [batch, tokens, channels] with known channels; got [${shape.join(', ')}]`,
       );
     }

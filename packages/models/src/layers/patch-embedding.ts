@@ -63,7 +63,7 @@ export class PatchEmbedding extends tf.layers.Layer {
       width % p !== 0
     ) {
       throw new RecallkitError(
-        'LAYER_INPUT',
+        'INVALID_INPUT',
         `PatchEmbedding takes NHWC images of known size, a whole number of ${p} x ${p} patches; got [${shape.join(', ')}]`,
       );
     }

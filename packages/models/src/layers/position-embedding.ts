@@ -37,7 +37,7 @@ export class PositionEmbedding extends tf.layers.Layer {
     const [, patches, channels] = shape;
     if (shape.length !== 3 || patches == null || channels == null) {
       throw new RecallkitError(
-        'LAYER_INPUT',
+        'INVALID_INPUT',
         `PositionEmbedding takes [batch, patches, channels] of known size; got [${shape.join(', ')}]`,
       );
     }

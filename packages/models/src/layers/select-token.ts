@@ -27,7 +27,7 @@ export class SelectToken extends tf.layers.Layer {
     const tokens = shape[1];
     if (shape.length !== 3 || (tokens != null && this.index >= tokens)) {
       throw new RecallkitError(
-        'LAYER_INPUT',
+        'INVALID_INPUT',
         `SelectToken(${this.index}) takes [batch, tokens, channels] with more than ${this.index} tokens; got [${shape.join(', ')}]`,
       );
     }
