@@ -42,6 +42,8 @@ export const RANKING_OPTIONS = [
   'normalize',
   'threads',
   'blockElements',
+  'memoryLimit',
+  'onProgress',
   'onStats',
 ] as const;
 
