@@ -28,6 +28,7 @@ const PACKAGES = [
   '@recallkit/evaluator',
   '@recallkit/datasets',
   '@recallkit/models',
+  '@recallkit/cli',
 ];
 const HEADER = `# Bad input: what each entry point does
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RecallkitError, writeFileAtomic } from '@recallkit/core';
+import { RecallkitError, removeOrphanTemporaries, writeFileAtomic } from '@recallkit/core';
 import type { Experiment, Registry } from '@recallkit/registry';
 import { loadExperiment } from './config';
 import { type Job, type JobProgress, runJob } from './jobs';
@@ -136,7 +136,10 @@ export async function runBench(
   const wanted = options.workers ?? Math.min(2, availableParallelism());
   if (!Number.isInteger(wanted) || wanted < 1)
     throw new RecallkitError('INVALID_OPTION', `--workers must be a positive integer; got ${wanted}`);
-  // Finished runs are kept under <out>/runs as they finish; a rerun after a kill takes them back.
+  // Finished runs are kept under <out>/runs as they finish; a rerun after a kill takes them back,
+  // and clears away the temporary files of the writes (a kept run, a report file) it interrupted.
+  await removeOrphanTemporaries(options.out);
+  await removeOrphanTemporaries(join(options.out, 'runs'));
   const kept = await Promise.all(jobs.map((job) => keptRun(options.out, job, names.get(job.config)!)));
   const todo = jobs.flatMap((_, i) => (kept[i]!.result ? [] : [i]));
   const workers = script && wanted > 1 ? Math.max(1, Math.min(wanted, todo.length)) : 1;

@@ -57,6 +57,7 @@ const rankingOptions = {
   implementation: z.enum(['auto', 'fused', 'composite']).optional(),
   threads: positiveInt.optional(),
   normalize: z.boolean().optional(),
+  memoryLimit: z.number().positive().optional(),
 };
 
 /** Registers Recallkit's own components (idempotent per registry). */

@@ -5,9 +5,38 @@ import { type Experiment, type Registry, validateExperiment } from '@recallkit/r
 import { parse as parseYaml } from 'yaml';
 import { loadPlugins } from './plugins';
 
-/** Parses YAML (`.yaml`, `.yml`) or JSON text; the error names the file and the line. */
+/**
+ * The index of the first character YAML and JSON text cannot hold (a control character other than
+ * tab, line feed and carriage return, or U+FFFD, what bytes that are not UTF-8 decode to), or -1.
+ */
+function firstBinary(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c === 0x7f || c === 0xfffd) return i;
+  }
+  return -1;
+}
+
+/**
+ * Parses YAML (`.yaml`, `.yml`) or JSON text; the error names the file and the line. Binary data
+ * (a control character or bytes that are not UTF-8) is refused as such rather than read as a
+ * YAML string.
+ */
 export function parseConfigText(text: string, source: string): unknown {
   const json = extname(source).toLowerCase() === '.json';
+  const at = firstBinary(text);
+  if (at >= 0) {
+    const line = text.slice(0, at).split('\n').length;
+    const c = text.charCodeAt(at);
+    const what =
+      c === 0xfffd
+        ? 'bytes that are not UTF-8'
+        : `the control character U+${c.toString(16).padStart(4, '0').toUpperCase()}`;
+    throw new RecallkitError(
+      'CONFIG_SYNTAX',
+      `${source}: not ${json ? 'JSON' : 'YAML'} text: line ${line} holds ${what} (a binary file?)`,
+    );
+  }
   try {
     return json ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (error) {
@@ -32,7 +61,14 @@ export async function readExperimentFile(path: string): Promise<unknown> {
   } catch {
     throw new RecallkitError('CONFIG_NOT_FOUND', `${path}: no such experiment file`);
   }
-  return parseConfigText(text, path);
+  const raw = parseConfigText(text, path);
+  if (raw === null || raw === undefined) {
+    throw new RecallkitError(
+      'CONFIG_EMPTY',
+      `${path}: the experiment file is empty${text.trim() === '' ? '' : ' (comments only)'}: it needs the experiment's fields (name, dataset, sampler, model, loss, ...)`,
+    );
+  }
+  return raw;
 }
 
 /** Validates an already-parsed experiment object (plugins resolved relative to `baseDir`). */

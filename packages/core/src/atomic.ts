@@ -15,6 +15,36 @@ export function atomicTemporary(name: string): { target: string; pid: number } |
 }
 
 /**
+ * Removes the temporary files of `writeFileAtomic` in `folder` that interrupted writes (a kill, a
+ * full disk) left behind, those whose target `targets` accepts: a temporary whose process is gone,
+ * or is this one (call this before this process writes there), is an orphan; one of a live process
+ * is a write in progress and stays. Returns the names removed.
+ */
+export async function removeOrphanTemporaries(
+  folder: string,
+  targets: (target: string) => boolean = () => true,
+): Promise<string[]> {
+  const names = await fs.readdir(folder).catch(() => [] as string[]);
+  const orphans = names.filter((name) => {
+    const temporary = atomicTemporary(name);
+    return temporary !== undefined && targets(temporary.target) && !runningElsewhere(temporary.pid);
+  });
+  await Promise.all(orphans.map((name) => fs.rm(path.join(folder, name), { force: true })));
+  return orphans;
+}
+
+function runningElsewhere(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Writes a file atomically: the parts go to a temporary file in the same folder, which is flushed
  * to disk and renamed over the target, and the folder is synced so the rename itself survives a
  * crash. A reader sees the old file or the new one, never half of either; on failure the

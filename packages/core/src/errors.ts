@@ -25,6 +25,8 @@ export const errorCodes = {
   TENSOR_LEAK: 'assertNoTensorLeaks found tensors a call left behind',
   // Losses and SiMix
   WORKER_FAILED: 'a fused-loss worker thread died or failed; it is replaced and the call fails',
+  LOSS_MEMORY_LIMIT:
+    "a batch whose similarities and gradient would need more memory than the loss's memoryLimit",
   SIMIX_NEEDS_RANKING_CORE: 'simix was given a loss without an onScores ranking core',
   SIMIX_STATE: "simix's generator cannot save its position (give a seed, or a generator with state())",
   // Training (engine)
@@ -107,6 +109,7 @@ export const errorCodes = {
   INVALID_ID: 'a component name with characters other than letters, digits, -, _ and .',
   // The command line
   CONFIG_NOT_FOUND: 'no experiment file at the path given',
+  CONFIG_EMPTY: 'an experiment file with nothing in it but comments or blank lines',
   CONFIG_SYNTAX: 'an experiment file that is not valid YAML (line and column named)',
   INVALID_CONFIG: 'an experiment that does not fit the schema (the path of each problem named)',
   INVALID_OVERRIDE: 'a --set override that is not path=value',

@@ -1,4 +1,4 @@
-export { atomicTemporary, writeFileAtomic } from './atomic';
+export { atomicTemporary, removeOrphanTemporaries, writeFileAtomic } from './atomic';
 export {
   type BackendDescription,
   type BackendName,

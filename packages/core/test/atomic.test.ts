@@ -1,8 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { atomicTemporary, writeFileAtomic } from '../src/index';
+import { atomicTemporary, removeOrphanTemporaries, writeFileAtomic } from '../src/index';
 
 describe('writeFileAtomic', () => {
   it('writes text and byte parts in order, creating the folder', async () => {
@@ -35,5 +36,27 @@ describe('atomicTemporary', () => {
     expect(atomicTemporary('notes.txt.tmp')).toBeUndefined();
     expect(atomicTemporary('step-000000002.ckpt.tmp-1234')).toBeUndefined();
     expect(atomicTemporary('out.bin.12.XYZ.tmp')).toBeUndefined();
+  });
+});
+
+describe('removeOrphanTemporaries', () => {
+  it('removes the temporaries of gone processes (and of this one) among the targets asked for', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'recallkit-orphans-'));
+    // A pid no process has: above the kernel's pid_max.
+    const gone = 4_194_400;
+    const names = [
+      `results.md.${gone}.0a1b2c3d.tmp`,
+      `results.json.${process.pid}.00ff00ff.tmp`,
+      `report.html.${process.ppid}.12345678.tmp`,
+      `train.jsonl.${gone}.deadbeef.tmp`,
+      'results.md',
+      'notes.tmp',
+    ];
+    for (const name of names) await writeFile(join(dir, name), 'x');
+    const removed = await removeOrphanTemporaries(dir, (target) => target !== 'train.jsonl');
+    expect(removed.sort()).toEqual([names[1], names[0]].sort());
+    // The parent is alive (a write in progress); other targets and other names stay.
+    expect((await readdir(dir)).sort()).toEqual([names[2], names[3], 'notes.tmp', 'results.md'].sort());
+    expect(await removeOrphanTemporaries(join(dir, 'absent'))).toEqual([]);
   });
 });

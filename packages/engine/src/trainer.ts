@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
-  atomicTemporary,
   createRng,
   type Labels,
   RecallkitError,
   type Rng,
   type RngState,
+  removeOrphanTemporaries,
   restoreRng,
   tf,
 } from '@recallkit/core';
@@ -162,7 +162,10 @@ export class Trainer {
     // Fail before the first step, not at the first checkpoint, when some random state cannot be saved.
     if (dir) JSON.stringify(this.randomStates());
     // A resume that found no checkpoint starts the run over: its log starts over too.
-    if ((resumed || o.resume) && this.log) await this.log.truncateAfter(this.state.step);
+    if ((resumed || o.resume) && this.log) {
+      await removeOrphanTemporaries(path.dirname(this.log.file), (t) => t === path.basename(this.log!.file));
+      await this.log.truncateAfter(this.state.step);
+    }
     const cap = o.iterations ?? Number.POSITIVE_INFINITY;
     // The bar's total assumes every epoch has as many batches as the first.
     const estimate = Math.min(cap, o.epochs * o.sampler.batches(0).length);
@@ -495,31 +498,15 @@ async function listStepCheckpoints(dir: string): Promise<string[]> {
 }
 
 /**
- * Removes the temporary files of checkpoint writes that were interrupted (a kill, a full disk).
- * `writeFileAtomic` of @recallkit/core writes `<file>.<pid>.<hex>.tmp` and renames it: a temp
- * whose process is gone (or is this one, which has no write in flight yet) is an orphan; one of a
- * live process is a write in progress and stays. Names of an earlier scheme (`.ckpt.tmp-`) go too.
+ * Removes the temporary files of checkpoint writes that were interrupted (a kill, a full disk):
+ * those of `writeFileAtomic` (see `removeOrphanTemporaries` of @recallkit/core) and the names of
+ * an earlier scheme (`.ckpt.tmp-`).
  */
 async function removeTemporaries(dir: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const orphans = names.filter((n) => {
-    if (n.includes('.ckpt.tmp-')) return true;
-    const temporary = atomicTemporary(n);
-    if (!temporary?.target.endsWith('.ckpt')) return false;
-    return !runningElsewhere(temporary.pid);
-  });
-  await Promise.all(orphans.map((n) => fs.rm(path.join(dir, n), { force: true })));
-}
-
-function runningElsewhere(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const earlier = names.filter((n) => n.includes('.ckpt.tmp-'));
+  await Promise.all(earlier.map((n) => fs.rm(path.join(dir, n), { force: true })));
+  await removeOrphanTemporaries(dir, (target) => target.endsWith('.ckpt'));
 }
 
 interface FoundCheckpoint {

@@ -2,79 +2,138 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  describeKillPoint,
+  KILL_POINT_ENV,
+  type KillPoint,
+  killRng,
+  killSeed,
+  killsPerKind,
+} from '../../../tools/test/kill-points';
+import { readCheckpoint } from '../src/checkpoint';
 
 const root = path.resolve(__dirname, '..');
 const script = path.join(root, 'test/fixtures/train-child.ts');
 const TOTAL_STEPS = 24;
+/** Data loads and loss calls of the fixture's run: 2 chunks in stage 1, the loss, 2 chunks in stage 3. */
+const CALLS = TOTAL_STEPS * 5;
+/** Step checkpoints the fixture writes (every 3 steps). */
+const CHECKPOINTS = TOTAL_STEPS / 3;
 
-function start(dir: string, resume: boolean, delayMs: number): ChildProcess {
+function start(dir: string, resume: boolean, point?: KillPoint): ChildProcess {
   // One node process with tsx's loader (the tsx command would run the script in a grandchild
   // that a SIGKILL of the command leaves running).
-  const args = [
-    '--import',
-    'tsx',
-    '--conditions=source',
-    script,
-    dir,
-    resume ? 'resume' : 'no',
-    String(delayMs),
-  ];
-  return spawn(process.execPath, args, {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['--import', 'tsx', '--conditions=source', script, dir, resume ? 'resume' : 'no'];
+  const env = { ...process.env };
+  if (point) env[KILL_POINT_ENV] = JSON.stringify(point);
+  else delete env[KILL_POINT_ENV];
+  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function finish(child: ChildProcess): Promise<number | null> {
+function finish(child: ChildProcess): Promise<NodeJS.Signals | null> {
   let stderr = '';
   child.stderr?.on('data', (d) => {
     stderr += d;
   });
   return new Promise((resolve, reject) =>
     child.on('exit', (code, signal) =>
-      code === 0 || signal ? resolve(code) : reject(new Error(`child failed (${code}): ${stderr}`)),
+      code === 0 || signal ? resolve(signal) : reject(new Error(`child failed (${code}): ${stderr}`)),
     ),
   );
 }
 
-function finalWeights(dir: string): { steps: number; weights: number[][] } {
+function finalOf(dir: string): { steps: number; calls: number; weights: number[][] } {
   return JSON.parse(readFileSync(path.join(dir, 'final.json'), 'utf8'));
 }
 
-describe('a run killed with SIGKILL and resumed', () => {
-  it('ends with the same weights as an uninterrupted run', async () => {
+function filesUnder(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }) : [];
+}
+
+// The kill points, drawn from the seed: printed so that a failing one can be rerun.
+const seed = killSeed();
+const perKind = killsPerKind(2);
+const rng = killRng(seed);
+/** Each kind's kill point, and for some a second one that kills the first resume. */
+const kinds: { kind: string; draw: () => KillPoint | [KillPoint, KillPoint] }[] = [
+  { kind: 'mid-step', draw: () => ({ kind: 'call', nth: rng.int(1, CALLS) }) },
+  {
+    kind: 'mid-checkpoint-write',
+    draw: () => {
+      const fraction = rng.next() * 1.1;
+      return {
+        kind: 'atomic-write',
+        target: '\\.ckpt$',
+        nth: rng.int(1, CHECKPOINTS),
+        fraction: fraction > 1 ? 2 : fraction,
+      };
+    },
+  },
+  {
+    // Then the resume is killed too, half-way through rewriting the log without the torn line.
+    kind: 'mid-log-append',
+    draw: () => [
+      { kind: 'append', target: 'train\\.jsonl$', nth: rng.int(1, TOTAL_STEPS), fraction: rng.next() },
+      { kind: 'atomic-write', target: 'train\\.jsonl$', nth: 1, fraction: rng.next() },
+    ],
+  },
+];
+const cases = kinds.flatMap(({ kind, draw }) =>
+  Array.from({ length: perKind }, (_, i) => {
+    const drawn = draw();
+    const points = Array.isArray(drawn) ? drawn : [drawn];
+    const name = `${kind} ${i + 1}/${perKind}: ${points.map(describeKillPoint).join('; resume killed at ')}`;
+    return { kind, i, points, name };
+  }),
+);
+console.log(
+  `kill points (seed ${seed}, RECALLKIT_KILL_SEED=<n> to change, RECALLKIT_KILL_MATRIX=<n> per kind):\n${cases
+    .map((c) => `  ${c.name}  ${JSON.stringify(c.points)}`)
+    .join('\n')}`,
+);
+
+describe(`a run killed with SIGKILL at seeded points (seed ${seed}) and resumed`, () => {
+  let reference: ReturnType<typeof finalOf>;
+  beforeAll(async () => {
     const straight = mkdtempSync(path.join(tmpdir(), 'engine-straight-'));
-    const killed = mkdtempSync(path.join(tmpdir(), 'engine-killed-'));
-    const killAt = 4 + Math.floor(Math.random() * (TOTAL_STEPS - 8)); // a random step, past the first checkpoint
-    const reference = finish(start(straight, false, 0));
-
-    const victim = start(killed, false, 40);
-    let seen = 0;
-    victim.stdout?.on('data', (d: Buffer) => {
-      const steps = [...d.toString().matchAll(/step (\d+)/g)].map((m) => Number(m[1]));
-      seen = Math.max(seen, ...steps);
-      if (seen >= killAt) victim.kill('SIGKILL');
-    });
-    await finish(victim);
-    expect(victim.signalCode).toBe('SIGKILL');
-    expect(existsSync(path.join(killed, 'final.json'))).toBe(false);
-    const left = readdirSync(path.join(killed, 'ckpt')).filter((f) => f.startsWith('step-'));
-    expect(left.length).toBeGreaterThan(0);
-
-    await finish(start(killed, true, 0));
-    await reference;
-    const a = finalWeights(straight);
-    const b = finalWeights(killed);
-    expect(a.steps).toBe(TOTAL_STEPS);
-    expect(b.steps).toBe(TOTAL_STEPS);
-    // Bit-for-bit: every weight equal, not merely close.
-    expect(b.weights).toEqual(a.weights);
-    // The resumed log holds each step once, in order.
-    const steps = readFileSync(path.join(killed, 'log.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l).step);
-    expect(steps).toEqual(Array.from({ length: TOTAL_STEPS }, (_, i) => i + 1));
+    await finish(start(straight, false));
+    reference = finalOf(straight);
+    expect(reference.steps).toBe(TOTAL_STEPS);
+    expect(reference.calls).toBe(CALLS);
   }, 60_000);
+
+  it.each(cases)(
+    '$name',
+    async ({ points }) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'engine-killed-'));
+      for (const [i, point] of points.entries()) {
+        const signal = await finish(start(dir, i > 0, point));
+        expect(signal, `kill point ${i + 1} was not reached`).toBe('SIGKILL');
+        expect(filesUnder(dir)).not.toContain('final.json');
+        // Whatever is left under a checkpoint's name is a whole checkpoint: a half-written one is
+        // only ever a temporary file, which no resume reads.
+        const ckpt = path.join(dir, 'ckpt');
+        for (const name of filesUnder(ckpt).filter((n) => n.endsWith('.ckpt'))) {
+          await expect(readCheckpoint(path.join(ckpt, name))).resolves.toBeDefined();
+        }
+      }
+
+      await finish(start(dir, true));
+      const resumed = finalOf(dir);
+      expect(resumed.steps).toBe(TOTAL_STEPS);
+      // Bit-for-bit: every weight equal, not merely close.
+      expect(resumed.weights).toEqual(reference.weights);
+      // The resumed log holds each step once, in order, each line whole.
+      const text = readFileSync(path.join(dir, 'train.jsonl'), 'utf8');
+      expect(text.endsWith('\n')).toBe(true);
+      const steps = text
+        .slice(0, -1)
+        .split('\n')
+        .map((l) => JSON.parse(l).step);
+      expect(steps).toEqual(Array.from({ length: TOTAL_STEPS }, (_, i) => i + 1));
+      expect(filesUnder(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    },
+    60_000,
+  );
 });

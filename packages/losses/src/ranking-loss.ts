@@ -1,7 +1,9 @@
+import { totalmem } from 'node:os';
 import {
   chooseImplementation,
   type Implementation,
   type Labels,
+  l2Normalize,
   labelArray,
   RecallkitError,
   releasingTapeOnError,
@@ -37,8 +39,61 @@ export interface RankingLossOptions {
    * queries x columns (the unit of work handed to a thread).
    */
   blockElements?: number;
+  /**
+   * Bytes the B x B part of one evaluation may take (default: half the machine's memory); a batch
+   * whose estimate (`denseBytes`) is above it is refused with LOSS_MEMORY_LIMIT before anything
+   * is allocated. Raise it to run a larger batch on a machine that has the memory.
+   */
+  memoryLimit?: number;
+  /**
+   * Fused: called in the forward pass after each row block was handed to the kernel, with the
+   * rows done so far and the batch's rows: a sign of life for the batches (B = 16,000) whose one
+   * evaluation takes minutes.
+   */
+  onProgress?: (progress: { rows: number; total: number }) => void;
   /** Called after every evaluation with what it saw (also kept as `loss.lastStats`). */
   onStats?: (stats: LossStats) => void;
+}
+
+/**
+ * Estimated bytes one evaluation holds at once for a `rows` x `n` block of similarities, whose
+ * float32 matrix takes M = 4 rows n bytes: fused on embeddings, d loss / d scores (M) and at most
+ * a third of it again in the backward pass; fused on a score block, the scores read back, d loss
+ * / d scores and its tensor in the backward pass (3 M); composite, the similarity matrix, its
+ * gradient and one more matrix of their size in the backward pass (3 M). Row blocks of
+ * `blockElements` come on top.
+ */
+export function denseBytes(
+  implementation: Implementation,
+  rows: number,
+  n: number,
+  onScores: boolean,
+): number {
+  const matrix = 4 * rows * n;
+  return implementation === 'fused' && !onScores ? Math.ceil((matrix * 4) / 3) : 3 * matrix;
+}
+
+function bytesText(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} bytes`;
+}
+
+function checkMemory(
+  name: string,
+  limit: number,
+  implementation: Implementation,
+  rows: number,
+  n: number,
+  onScores: boolean,
+): void {
+  const estimate = denseBytes(implementation, rows, n, onScores);
+  if (estimate <= limit) return;
+  const what = rows === n ? `a batch of ${rows}` : `a block of ${rows} queries x ${n} columns`;
+  throw new RecallkitError(
+    'LOSS_MEMORY_LIMIT',
+    `${name}: ${what} needs about ${bytesText(estimate)} for its ${rows} x ${n} similarities and their gradient (${implementation}), above the limit of ${bytesText(limit)} (option memoryLimit); raise memoryLimit if the machine has the memory, or use a smaller batch; with the chunked step (train's chunkSize) the network holds one chunk's activations besides this`,
+    { rows, n, implementation, estimate, limit },
+  );
 }
 
 /** Builds an EmbeddingLoss (with `onScores`) that evaluates `spec` through the ranking core. */
@@ -56,6 +111,14 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
       `option blockElements must be a positive integer, got ${blockElements}`,
     );
   }
+  const memoryLimit = options.memoryLimit ?? Math.floor(totalmem() / 2);
+  if (typeof memoryLimit !== 'number' || !(memoryLimit > 0)) {
+    throw new RecallkitError(
+      'INVALID_OPTION',
+      `option memoryLimit must be a positive number of bytes, got ${memoryLimit}`,
+    );
+  }
+  const onProgress = options.onProgress;
   const report = (rows: number, positives: Positives, implementation: Implementation) => {
     lastStats = { queries: rows, queriesWithoutPositives: rows - positives.withPositives, implementation };
     options.onStats?.(lastStats);
@@ -71,19 +134,22 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
       assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
       assertRowNorms(values, rows, dim, `${spec.name}: embeddings`, options.normalize === true);
       const ks = clipKs(spec, rows, warnOnce);
-      return {
-        rows,
-        positives,
-        ks,
-        implementation: chooseImplementation(options.implementation, 'option implementation'),
-      };
+      const implementation = chooseImplementation(options.implementation, 'option implementation');
+      checkMemory(spec.name, memoryLimit, implementation, rows, rows, false);
+      return { rows, positives, ks, implementation };
     });
     const value = tf.tidy(() => {
-      const e = options.normalize
-        ? tf.div(embeddings, tf.norm(embeddings, 'euclidean', 1, true))
-        : embeddings;
+      const e = options.normalize ? l2Normalize(embeddings) : embeddings;
       if (implementation === 'fused')
-        return fusedOnEmbeddings(spec, ks, e as tf.Tensor2D, positives, options.threads, blockElements);
+        return fusedOnEmbeddings(
+          spec,
+          ks,
+          e as tf.Tensor2D,
+          positives,
+          options.threads,
+          blockElements,
+          onProgress,
+        );
       const self = new Int32Array(rows).map((_, i) => i);
       return compositeOnScores(spec, ks, gram(e as tf.Tensor2D), positives, self, blockElements);
     });
@@ -96,9 +162,10 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     assertSomePositive(positives, spec.name);
     const ks = clipKs(spec, n, warnOnce);
     const implementation = chooseImplementation(options.implementation, 'option implementation');
+    checkMemory(spec.name, memoryLimit, implementation, rows, n, true);
     let value: tf.Scalar;
     if (implementation === 'fused') {
-      value = fusedOnScores(spec, ks, scores, positives, self, options.threads, blockElements);
+      value = fusedOnScores(spec, ks, scores, positives, self, options.threads, blockElements, onProgress);
     } else {
       assertFiniteRows(scores.dataSync(), rows, n, `${spec.name}: scores`);
       value = compositeOnScores(spec, ks, scores, positives, self, blockElements);

@@ -45,6 +45,8 @@ export const RANKING_OPTIONS = [
   'normalize',
   'threads',
   'blockElements',
+  'memoryLimit',
+  'onProgress',
   'onStats',
 ] as const;
 

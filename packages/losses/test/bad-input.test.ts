@@ -236,6 +236,24 @@ cases.push(
     run: () => rsk({ k: [0, 2] }),
     error: { code: 'INVALID_OPTION', message: /option k must hold positive integers, got \[0,2\]/ },
   },
+  {
+    entry: 'recallAtKSurrogate({ memoryLimit: 100 })(embeddings, labels)',
+    input: 'a batch whose B x B estimate (denseBytes) is above memoryLimit',
+    run: () => evaluate(rsk({ memoryLimit: 100 }), batch(), LABELS),
+    error: {
+      code: 'LOSS_MEMORY_LIMIT',
+      message: /a batch of 8 needs about .* above the limit .*memoryLimit/,
+    },
+  },
+  {
+    entry: 'recallAtKSurrogate({ memoryLimit: 0 })',
+    input: 'memoryLimit = 0',
+    run: () => rsk({ memoryLimit: 0 }),
+    error: {
+      code: 'INVALID_OPTION',
+      message: /option memoryLimit must be a positive number of bytes, got 0/,
+    },
+  },
 );
 
 badInputSuite('@recallkit/losses', cases);

@@ -1,6 +1,6 @@
 import { RecallkitError, tf, useBackend } from '@recallkit/core';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { contrastive, type LossStats, recallAtKSurrogate, smoothAP } from '../src/index';
+import { contrastive, denseBytes, type LossStats, recallAtKSurrogate, smoothAP } from '../src/index';
 import {
   bruteRsk,
   gramOf,
@@ -230,6 +230,87 @@ describe('implementation choice and tensor hygiene', () => {
     valueAndGrad(loss, e, labels);
     valueAndGrad(smoothAP({ implementation }), e, labels);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('large batches: memory guard and progress', () => {
+  const B = 32;
+  const e = () => unitRows(seeded(7), B, 6);
+  const labels = Array.from({ length: B }, (_, i) => i % 8);
+
+  it.each(['fused', 'composite'] as const)(
+    'a batch whose estimate is above memoryLimit is refused before anything is allocated (%s)',
+    (implementation) => {
+      const estimate = denseBytes(implementation, B, B, false);
+      expect(estimate).toBe(implementation === 'fused' ? Math.ceil((4 * B * B * 4) / 3) : 3 * 4 * B * B);
+      const x = tf.tensor2d(e());
+      const before = tf.memory().numTensors;
+      const refused = recallAtKSurrogate({ implementation, memoryLimit: estimate - 1 });
+      let thrown: unknown;
+      try {
+        tf.valueAndGrad((v: tf.Tensor) => refused(tf.mul(v, 1) as tf.Tensor2D, labels))(x);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(RecallkitError);
+      expect((thrown as RecallkitError).code).toBe('LOSS_MEMORY_LIMIT');
+      const message = (thrown as Error).message;
+      expect(message).toContain(`a batch of ${B} needs about ${estimate} bytes`);
+      expect(message).toContain(`above the limit of ${estimate - 1} bytes`);
+      expect(message).toMatch(/option memoryLimit.*chunked step \(train's chunkSize\)/);
+      expect((thrown as RecallkitError).details).toMatchObject({
+        rows: B,
+        n: B,
+        estimate,
+        limit: estimate - 1,
+      });
+      // Under tf.grad, the tape of the op before the loss is freed too.
+      expect(tf.memory().numTensors).toBe(before);
+      // At the estimate it runs, and gives the loss of the default limit.
+      const { loss } = valueAndGrad(
+        recallAtKSurrogate({ implementation, memoryLimit: estimate }),
+        e(),
+        labels,
+      );
+      expect(loss).toBe(valueAndGrad(recallAtKSurrogate({ implementation }), e(), labels).loss);
+      x.dispose();
+    },
+  );
+
+  it('a score block is checked too, and a bad memoryLimit is named', () => {
+    const scores = tf.tensor2d(gramOf(e()));
+    const relevant = tf.tensor2d(relevanceOf(labels).rel) as tf.Tensor2D;
+    const self = Int32Array.from({ length: B }, (_, i) => i);
+    const loss = recallAtKSurrogate({ implementation: 'fused', memoryLimit: 1000 });
+    expect(() => loss.onScores!({ scores: scores as tf.Tensor2D, relevant, self })).toThrow(
+      /a batch of 32 needs about 12288 bytes .* above the limit of 1000 bytes/,
+    );
+    expect(() => recallAtKSurrogate({ memoryLimit: 0 })).toThrow(
+      /option memoryLimit must be a positive number/,
+    );
+    tf.dispose([scores, relevant]);
+  });
+
+  it('a batch of 16,000 is refused at once with the default route, naming its estimate in GB', () => {
+    const b = 16_000;
+    const angle = (i: number) => (2 * Math.PI * i) / b;
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 2 * b }, (_, j) => (j % 2 ? Math.sin : Math.cos)(angle(j >> 1))),
+      [b, 2],
+    );
+    const big = Array.from({ length: b }, (_, i) => i % 4000);
+    expect(denseBytes('fused', b, b, false)).toBe(1_365_333_334);
+    expect(() => recallAtKSurrogate({ memoryLimit: 1e9 })(x as tf.Tensor2D, big)).toThrow(
+      'recallAtKSurrogate: a batch of 16000 needs about 1.37 GB for its 16000 x 16000 similarities and their gradient (fused), above the limit of 1.00 GB',
+    );
+    x.dispose();
+  });
+
+  it('onProgress reports the rows of each block of the fused forward pass', () => {
+    const seen: { rows: number; total: number }[] = [];
+    const loss = recallAtKSurrogate({ blockElements: 8 * B, threads: 1, onProgress: (p) => seen.push(p) });
+    valueAndGrad(loss, e(), labels);
+    expect(seen).toEqual([8, 16, 24, 32].map((rows) => ({ rows, total: B })));
   });
 });
 

@@ -5,6 +5,7 @@ import {
   labelArray,
   RecallkitError,
   type RngState,
+  releasingTapeOnError,
   restoreRng,
   tf,
 } from '@recallkit/core';
@@ -65,8 +66,10 @@ export function simix(loss: EmbeddingLoss, options: SimixOptions = {}): SimixLos
   const implementation = options.implementation ?? 'auto';
 
   const mixed = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
-    const labelValues = readLabels(labels, embeddings);
-    const plan = planMixup(labelValues, mixupOptions, { rng, alphas });
+    // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
+    const plan = releasingTapeOnError(() =>
+      planMixup(readLabels(labels, embeddings), mixupOptions, { rng, alphas }),
+    );
     return tf.tidy(() => {
       const scores = mixSimilarities(tf.matMul(embeddings, embeddings, false, true), plan, implementation);
       return onScores(scoreBlock(scores, plan));

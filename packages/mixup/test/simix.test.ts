@@ -201,4 +201,29 @@ describe('simix', () => {
     withNaN.dispose();
     e.dispose();
   });
+  it('bad input under tf.grad leaves no tape tensor behind', () => {
+    // The op before the loss (a scaling) saves its inputs on the gradient tape; a failed check of
+    // the loss must free them, whatever check fails.
+    const loss = simix(recallAtKSurrogate(), { seed: 2, crossClass: 2 });
+    const e = normalisedRows(12, 4, 9);
+    const labels = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3];
+    const grad = (scale: number, l: ArrayLike<number>) =>
+      tf.grad((x: tf.Tensor) => loss(tf.mul(x, tf.scalar(scale)) as tf.Tensor2D, Array.from(l)))(e);
+    const before = tf.memory().numTensors;
+    expect(() => grad(2, labels.slice(1))).toThrow(/11 labels for 12 embeddings/);
+    expect(() => grad(Number.NaN, labels)).toThrow(/row 0 column 0 is NaN/);
+    expect(() => grad(1e20, labels)).toThrow(/too large for float32/);
+    expect(() => grad(2, [...labels.slice(0, -1), 0.5])).toThrow(/label 11 is 0.5/);
+    expect(() =>
+      grad(
+        2,
+        labels.map(() => 4),
+      ),
+    ).toThrow(/needs at least two classes/);
+    expect(tf.memory().numTensors).toBe(before);
+    // ... and the next gradient computes normally.
+    const g = grad(1, labels);
+    expect(g.shape).toEqual([12, 4]);
+    tf.dispose([g, e]);
+  });
 });

@@ -38,6 +38,7 @@ function fusedRanking(
   threads: number | undefined,
   blockElements: number,
   blockScores: (r0: number, r1: number, parallel: boolean) => Float32Array,
+  onProgress?: (progress: { rows: number; total: number }) => void,
 ): FusedResult {
   const run = new KernelRun(threadCount(positives, rows, n, threads));
   const parallel = run.parallel;
@@ -67,6 +68,7 @@ function fusedRanking(
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r1 = Math.min(rows, r0 + step);
     run.submit({ ...base, scores: blockScores(r0, r1, parallel), scoresRow0: r0, rowStart: r0, rowEnd: r1 });
+    onProgress?.({ rows: r1, total: rows });
   }
   run.finish();
   let sum = 0;
@@ -83,6 +85,7 @@ export function fusedOnScores(
   self: Int32Array,
   threads: number | undefined,
   blockElements: number,
+  onProgress?: (progress: { rows: number; total: number }) => void,
 ): tf.Scalar {
   const [rows, n] = scores.shape;
   const f = unaryCustomGrad((s: tf.Tensor) => {
@@ -93,7 +96,7 @@ export function fusedOnScores(
       // second Q x N array is ever held.
       const block = (r0: number, r1: number, parallel: boolean) =>
         parallel ? data.slice(r0 * n, r1 * n) : data.subarray(r0 * n, r1 * n);
-      return fusedRanking(spec, ks, rows, n, positives, self, threads, blockElements, block);
+      return fusedRanking(spec, ks, rows, n, positives, self, threads, blockElements, block, onProgress);
     });
     return {
       value: tf.scalar(loss),
@@ -116,6 +119,7 @@ export function fusedOnEmbeddings(
   positives: Positives,
   threads: number | undefined,
   blockElements: number,
+  onProgress?: (progress: { rows: number; total: number }) => void,
 ): tf.Scalar {
   const rows = embeddings.shape[0];
   const self = new Int32Array(rows).map((_, i) => i);
@@ -126,11 +130,22 @@ export function fusedOnEmbeddings(
     try {
       const gramRows = gramRowBlocks(e as tf.Tensor2D, eT);
       result = releasingTapeOnError(() =>
-        fusedRanking(spec, ks, rows, rows, positives, self, threads, blockElements, (r0, r1) => {
-          const data = gramRows(r0, r1);
-          assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
-          return data;
-        }),
+        fusedRanking(
+          spec,
+          ks,
+          rows,
+          rows,
+          positives,
+          self,
+          threads,
+          blockElements,
+          (r0, r1) => {
+            const data = gramRows(r0, r1);
+            assertFiniteRows(data, r1 - r0, rows, `${spec.name}: similarities of rows ${r0}..${r1 - 1}`);
+            return data;
+          },
+          onProgress,
+        ),
       );
     } finally {
       eT.dispose();
