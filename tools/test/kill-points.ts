@@ -9,6 +9,7 @@
  * with `--import`) with the point from its environment: it wraps `fs.promises` of this process
  * only, and does nothing when no point is given.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import type fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -149,4 +150,25 @@ export function installKillPoint(point: KillPoint | undefined): () => void {
   }
   syncBuiltinESMExports();
   return () => {};
+}
+
+/** `node args` in `cwd` as a child, with `point` in its environment (none when omitted). */
+export function spawnWithKillPoint(args: string[], cwd: string, point?: KillPoint): ChildProcess {
+  const env = { ...process.env };
+  if (point) env[KILL_POINT_ENV] = JSON.stringify(point);
+  else delete env[KILL_POINT_ENV];
+  return spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The signal that ended `child` (null when it exited with 0); rejects with its stderr when it failed. */
+export function exitSignal(child: ChildProcess): Promise<NodeJS.Signals | null> {
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code, signal) =>
+      code === 0 || signal ? resolve(signal) : reject(new Error(`child failed (${code}): ${stderr}`)),
+    ),
+  );
 }

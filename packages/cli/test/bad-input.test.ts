@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { type BadInputCase, badInputSuite } from '../../../tools/test/bad-input-table';
 import { createProgram } from '../src/index';
+import { sink } from './helpers';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'recallkit-cli-bad-'));
 let serial = 0;
@@ -16,14 +17,6 @@ let serial = 0;
 async function recallkit(args: string[]): Promise<{ out: string; stdout: string; warnings: string[] }> {
   const out = join(ROOT, `run-${++serial}`);
   let stdout = '';
-  const sink = (append: (s: string) => void) =>
-    ({
-      write: (s: string) => {
-        append(String(s));
-        return true;
-      },
-      isTTY: false,
-    }) as unknown as NodeJS.WriteStream;
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.message);
   process.on('warning', onWarning);

@@ -1,14 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   describeKillPoint,
-  KILL_POINT_ENV,
+  exitSignal,
   type KillPoint,
   killRng,
   killSeed,
   killsPerKind,
+  spawnWithKillPoint,
 } from '../../../tools/test/kill-points';
 import { tempDir, tinyExperiment, writeYaml } from './helpers';
 
@@ -21,22 +22,7 @@ const WRITES = 11;
 function bench(config: string, out: string, point?: KillPoint): ChildProcess {
   const args = ['--import', 'tsx', '--import', hook, '--conditions=source', join(root, 'src/cli.ts')];
   args.push('bench', config, '--seeds', '0,1', '--workers', '1', '--out', out, '--json');
-  const env = { ...process.env };
-  if (point) env[KILL_POINT_ENV] = JSON.stringify(point);
-  else delete env[KILL_POINT_ENV];
-  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  let stderr = '';
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((done, fail) =>
-    child.on('exit', (code, signal) =>
-      code === 0 || signal ? done(signal) : fail(new Error(`bench failed (${code}): ${stderr}`)),
-    ),
-  );
+  return spawnWithKillPoint(args, root, point);
 }
 
 const filesUnder = (dir: string) =>
@@ -87,7 +73,7 @@ describe(`recallkit bench killed with SIGKILL while writing its report (seed ${s
     const dir = await tempDir();
     config = await writeYaml(dir, 'rsk.yaml', tinyExperiment('kill-rsk', { name: 'rsk', k: [1, 2] }));
     const out = join(dir, 'report');
-    await finish(bench(config, out));
+    await exitSignal(bench(config, out));
     reference = outcome(out);
     referenceFiles = filesUnder(out);
   }, 60_000);
@@ -96,12 +82,12 @@ describe(`recallkit bench killed with SIGKILL while writing its report (seed ${s
     '$name',
     async ({ point }) => {
       const out = join(await tempDir(), 'report');
-      expect(await finish(bench(config, out, point)), 'the kill point was not reached').toBe('SIGKILL');
+      expect(await exitSignal(bench(config, out, point)), 'the kill point was not reached').toBe('SIGKILL');
       // What a kill leaves under a file's own name is whole: kept runs parse.
       for (const name of filesUnder(join(out, 'runs')).filter((n) => n.endsWith('.json'))) {
         expect(() => JSON.parse(readFileSync(join(out, 'runs', name), 'utf8'))).not.toThrow();
       }
-      expect(await finish(bench(config, out))).toBeNull();
+      expect(await exitSignal(bench(config, out))).toBeNull();
       expect(outcome(out)).toEqual(reference);
       // The same files as an uninterrupted bench: no temporary file is left.
       expect(filesUnder(out)).toEqual(referenceFiles);

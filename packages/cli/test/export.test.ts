@@ -11,7 +11,7 @@ import { writeExport } from '../src/export';
 import { buildModel } from '../src/pipeline';
 import { main } from '../src/program';
 import type { DatasetSplits } from '../src/types';
-import { run, tempDir, tinyExperiment, writeYaml } from './helpers';
+import { run, sink, tempDir, tinyExperiment, writeYaml } from './helpers';
 
 const rsk = { name: 'rsk', k: [1, 2, 4] };
 
@@ -19,14 +19,6 @@ const rsk = { name: 'rsk', k: [1, 2, 4] };
 async function runWith(registry: Registry, args: string[]) {
   let stdout = '';
   let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    ({
-      write: (chunk: string) => {
-        append(String(chunk));
-        return true;
-      },
-      isTTY: false,
-    }) as unknown as NodeJS.WriteStream;
   const code = await main(
     args,
     { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) },

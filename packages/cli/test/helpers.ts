@@ -36,18 +36,21 @@ export async function writeYaml(dir: string, file: string, content: unknown): Pr
   return path;
 }
 
+/** A non-TTY output stream that hands everything written to `append`. */
+export function sink(append: (s: string) => void): NodeJS.WriteStream {
+  return {
+    write: (chunk: string) => {
+      append(String(chunk));
+      return true;
+    },
+    isTTY: false,
+  } as unknown as NodeJS.WriteStream;
+}
+
 /** Runs the command line in this process, capturing its output. */
 export async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    ({
-      write: (chunk: string) => {
-        append(String(chunk));
-        return true;
-      },
-      isTTY: false,
-    }) as unknown as NodeJS.WriteStream;
   const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
   return { code, stdout, stderr };
 }

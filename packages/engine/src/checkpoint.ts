@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { RecallkitError, writeFileAtomic } from '@recallkit/core';
+import path from 'node:path';
+import { RecallkitError, removeOrphanTemporaries, writeFileAtomic } from '@recallkit/core';
 
 /** A named float32 array with its shape. */
 export interface StoredTensor {
@@ -155,4 +156,113 @@ function decodeBody(body: Buffer): CheckpointContents {
 
 function align4(n: number): number {
   return (n + 3) & ~3;
+}
+
+// The trainer's checkpoint folder: one file per saved step, best.ckpt, and the run each belongs to.
+
+export function stepFile(dir: string, step: number): string {
+  return path.join(dir, `step-${String(step).padStart(9, '0')}.ckpt`);
+}
+
+export async function listStepCheckpoints(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^step-\d{9}\.ckpt$/.test(n))
+    .sort()
+    .map((n) => path.join(dir, n));
+}
+
+/**
+ * Removes the temporary files of checkpoint writes that were interrupted (a kill, a full disk):
+ * those of `writeFileAtomic` (see `removeOrphanTemporaries` of @recallkit/core) and the names of
+ * an earlier scheme (`.ckpt.tmp-`).
+ */
+export async function removeCheckpointTemporaries(dir: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const earlier = names.filter((n) => n.includes('.ckpt.tmp-'));
+  await Promise.all(earlier.map((n) => fs.rm(path.join(dir, n), { force: true })));
+  await removeOrphanTemporaries(dir, (target) => target.endsWith('.ckpt'));
+}
+
+export interface FoundCheckpoint {
+  file: string;
+  kind: 'step' | 'best';
+  /** Whether the start of the file could be read; `run` is then its run (undefined: unnamed). */
+  readable: boolean;
+  run: string | undefined;
+}
+
+/** The trainer's checkpoints in `dir` (step-NNNNNNNNN.ckpt and best.ckpt), with the run of each. */
+export async function trainerCheckpoints(dir: string): Promise<FoundCheckpoint[]> {
+  const files = [...(await listStepCheckpoints(dir))];
+  const best = path.join(dir, 'best.ckpt');
+  const hasBest = await fs.stat(best).then(
+    (info) => info.isFile(),
+    () => false,
+  );
+  if (hasBest) files.push(best);
+  return Promise.all(
+    files.map(async (file): Promise<FoundCheckpoint> => {
+      const meta = await peekCheckpointMeta(file);
+      return {
+        file,
+        kind: file === best ? 'best' : 'step',
+        readable: meta !== undefined,
+        run: typeof meta?.['run'] === 'string' ? meta['run'] : undefined,
+      };
+    }),
+  );
+}
+
+/** A folder holding another run's checkpoints: `resuming` is the run that was to continue there. */
+export function inUse(dir: string, found: FoundCheckpoint[], resuming: string | undefined): RecallkitError {
+  const runs = [...new Set(found.map((c) => (c.readable ? (c.run ?? 'unnamed') : 'unreadable')))];
+  const held = `${runs.length > 1 ? 'runs' : 'run'} ${runs.join(', ')} (${found.map((c) => path.basename(c.file)).join(', ')})`;
+  const message = resuming
+    ? `checkpoint folder ${dir} holds checkpoints of ${held} besides those of run ${resuming}, which is resuming: move the other run's files away; nothing was deleted`
+    : `checkpoint folder ${dir} already holds checkpoints of ${held}: continue that run with resume: true, or give this run another checkpoint.dir; nothing was deleted`;
+  return new RecallkitError('CHECKPOINT_DIR_IN_USE', message, { dir, files: found.map((c) => c.file), runs });
+}
+
+/**
+ * The error for a corrupt newest checkpoint: it names the newest older checkpoint that reads back
+ * intact, or says that none does.
+ */
+export async function corruptNewest(
+  error: RecallkitError,
+  file: string,
+  older: string[],
+): Promise<RecallkitError> {
+  const alsoCorrupt: string[] = [];
+  for (const previous of [...older].reverse()) {
+    try {
+      await readCheckpoint(previous);
+    } catch {
+      alsoCorrupt.push(previous);
+      continue;
+    }
+    const skipped =
+      alsoCorrupt.length > 0
+        ? ` (${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too)`
+        : '';
+    return new RecallkitError(
+      'CHECKPOINT_CORRUPT',
+      `${error.message}; the older checkpoint ${previous} is intact${skipped}: resume from it with resume: '${previous}' after checking the disk`,
+      { file, previous, alsoCorrupt },
+    );
+  }
+  const others =
+    alsoCorrupt.length > 0
+      ? `; the older ${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too`
+      : '';
+  return new RecallkitError(
+    'CHECKPOINT_CORRUPT',
+    `${error.message}${others}: no intact checkpoint is left to resume from; check the disk, then start the run again`,
+    { file, alsoCorrupt },
+  );
 }

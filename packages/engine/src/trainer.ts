@@ -13,9 +13,14 @@ import {
 } from '@recallkit/core';
 import {
   type CheckpointContents,
-  peekCheckpointMeta,
+  corruptNewest,
+  inUse,
+  listStepCheckpoints,
   readCheckpoint,
+  removeCheckpointTemporaries,
   type StoredTensor,
+  stepFile,
+  trainerCheckpoints,
   writeCheckpoint,
 } from './checkpoint';
 import { applyGradients, chunkedGradients, trainableVariables } from './chunked-step';
@@ -155,7 +160,7 @@ export class Trainer {
   async run(): Promise<TrainResult> {
     const o = this.options;
     const dir = o.checkpoint?.dir;
-    if (dir) await removeTemporaries(dir);
+    if (dir) await removeCheckpointTemporaries(dir);
     const resumed = await this.resumeIfAsked();
     if (!resumed && dir) await this.claim(dir, undefined);
     this.runId ||= randomUUID();
@@ -478,109 +483,6 @@ function assertTrainerCheckpoint(meta: Record<string, unknown>): void {
 function diffKeys(a: Record<string, unknown> | undefined, b: Record<string, unknown>): string[] {
   if (!a) return ['fingerprint'];
   return Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-}
-
-function stepFile(dir: string, step: number): string {
-  return path.join(dir, `step-${String(step).padStart(9, '0')}.ckpt`);
-}
-
-async function listStepCheckpoints(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => /^step-\d{9}\.ckpt$/.test(n))
-    .sort()
-    .map((n) => path.join(dir, n));
-}
-
-/**
- * Removes the temporary files of checkpoint writes that were interrupted (a kill, a full disk):
- * those of `writeFileAtomic` (see `removeOrphanTemporaries` of @recallkit/core) and the names of
- * an earlier scheme (`.ckpt.tmp-`).
- */
-async function removeTemporaries(dir: string): Promise<void> {
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const earlier = names.filter((n) => n.includes('.ckpt.tmp-'));
-  await Promise.all(earlier.map((n) => fs.rm(path.join(dir, n), { force: true })));
-  await removeOrphanTemporaries(dir, (target) => target.endsWith('.ckpt'));
-}
-
-interface FoundCheckpoint {
-  file: string;
-  kind: 'step' | 'best';
-  /** Whether the start of the file could be read; `run` is then its run (undefined: unnamed). */
-  readable: boolean;
-  run: string | undefined;
-}
-
-/** The trainer's checkpoints in `dir` (step-NNNNNNNNN.ckpt and best.ckpt), with the run of each. */
-async function trainerCheckpoints(dir: string): Promise<FoundCheckpoint[]> {
-  const files = [...(await listStepCheckpoints(dir))];
-  const best = path.join(dir, 'best.ckpt');
-  const hasBest = await fs.stat(best).then(
-    (info) => info.isFile(),
-    () => false,
-  );
-  if (hasBest) files.push(best);
-  return Promise.all(
-    files.map(async (file): Promise<FoundCheckpoint> => {
-      const meta = await peekCheckpointMeta(file);
-      return {
-        file,
-        kind: file === best ? 'best' : 'step',
-        readable: meta !== undefined,
-        run: typeof meta?.['run'] === 'string' ? meta['run'] : undefined,
-      };
-    }),
-  );
-}
-
-/** A folder holding another run's checkpoints: `resuming` is the run that was to continue there. */
-function inUse(dir: string, found: FoundCheckpoint[], resuming: string | undefined): RecallkitError {
-  const runs = [...new Set(found.map((c) => (c.readable ? (c.run ?? 'unnamed') : 'unreadable')))];
-  const held = `${runs.length > 1 ? 'runs' : 'run'} ${runs.join(', ')} (${found.map((c) => path.basename(c.file)).join(', ')})`;
-  const message = resuming
-    ? `checkpoint folder ${dir} holds checkpoints of ${held} besides those of run ${resuming}, which is resuming: move the other run's files away; nothing was deleted`
-    : `checkpoint folder ${dir} already holds checkpoints of ${held}: continue that run with resume: true, or give this run another checkpoint.dir; nothing was deleted`;
-  return new RecallkitError('CHECKPOINT_DIR_IN_USE', message, { dir, files: found.map((c) => c.file), runs });
-}
-
-/**
- * The error for a corrupt newest checkpoint: it names the newest older checkpoint that reads back
- * intact, or says that none does.
- */
-async function corruptNewest(error: RecallkitError, file: string, older: string[]): Promise<RecallkitError> {
-  const alsoCorrupt: string[] = [];
-  for (const previous of [...older].reverse()) {
-    try {
-      await readCheckpoint(previous);
-    } catch {
-      alsoCorrupt.push(previous);
-      continue;
-    }
-    const skipped =
-      alsoCorrupt.length > 0
-        ? ` (${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too)`
-        : '';
-    return new RecallkitError(
-      'CHECKPOINT_CORRUPT',
-      `${error.message}; the older checkpoint ${previous} is intact${skipped}: resume from it with resume: '${previous}' after checking the disk`,
-      { file, previous, alsoCorrupt },
-    );
-  }
-  const others =
-    alsoCorrupt.length > 0
-      ? `; the older ${alsoCorrupt.join(', ')} ${alsoCorrupt.length > 1 ? 'are' : 'is'} unusable too`
-      : '';
-  return new RecallkitError(
-    'CHECKPOINT_CORRUPT',
-    `${error.message}${others}: no intact checkpoint is left to resume from; check the disk, then start the run again`,
-    { file, alsoCorrupt },
-  );
 }
 
 /**

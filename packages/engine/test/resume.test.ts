@@ -1,15 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   describeKillPoint,
-  KILL_POINT_ENV,
+  exitSignal,
   type KillPoint,
   killRng,
   killSeed,
   killsPerKind,
+  spawnWithKillPoint,
 } from '../../../tools/test/kill-points';
 import { readCheckpoint } from '../src/checkpoint';
 
@@ -25,22 +26,7 @@ function start(dir: string, resume: boolean, point?: KillPoint): ChildProcess {
   // One node process with tsx's loader (the tsx command would run the script in a grandchild
   // that a SIGKILL of the command leaves running).
   const args = ['--import', 'tsx', '--conditions=source', script, dir, resume ? 'resume' : 'no'];
-  const env = { ...process.env };
-  if (point) env[KILL_POINT_ENV] = JSON.stringify(point);
-  else delete env[KILL_POINT_ENV];
-  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  let stderr = '';
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) =>
-    child.on('exit', (code, signal) =>
-      code === 0 || signal ? resolve(signal) : reject(new Error(`child failed (${code}): ${stderr}`)),
-    ),
-  );
+  return spawnWithKillPoint(args, root, point);
 }
 
 function finalOf(dir: string): { steps: number; calls: number; weights: number[][] } {
@@ -97,7 +83,7 @@ describe(`a run killed with SIGKILL at seeded points (seed ${seed}) and resumed`
   let reference: ReturnType<typeof finalOf>;
   beforeAll(async () => {
     const straight = mkdtempSync(path.join(tmpdir(), 'engine-straight-'));
-    await finish(start(straight, false));
+    await exitSignal(start(straight, false));
     reference = finalOf(straight);
     expect(reference.steps).toBe(TOTAL_STEPS);
     expect(reference.calls).toBe(CALLS);
@@ -108,7 +94,7 @@ describe(`a run killed with SIGKILL at seeded points (seed ${seed}) and resumed`
     async ({ points }) => {
       const dir = mkdtempSync(path.join(tmpdir(), 'engine-killed-'));
       for (const [i, point] of points.entries()) {
-        const signal = await finish(start(dir, i > 0, point));
+        const signal = await exitSignal(start(dir, i > 0, point));
         expect(signal, `kill point ${i + 1} was not reached`).toBe('SIGKILL');
         expect(filesUnder(dir)).not.toContain('final.json');
         // Whatever is left under a checkpoint's name is a whole checkpoint: a half-written one is
@@ -119,7 +105,7 @@ describe(`a run killed with SIGKILL at seeded points (seed ${seed}) and resumed`
         }
       }
 
-      await finish(start(dir, true));
+      await exitSignal(start(dir, true));
       const resumed = finalOf(dir);
       expect(resumed.steps).toBe(TOTAL_STEPS);
       // Bit-for-bit: every weight equal, not merely close.
