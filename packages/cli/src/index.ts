@@ -18,7 +18,6 @@ export {
   curvesChart,
   htmlReport,
   markdownTable,
-  niceTicks,
   recallChart,
   svgToPng,
   writeReport,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { markdownTable, niceTicks, type RunResult, stat, summarise } from '../src/index';
+import { markdownTable, type RunResult, stat, summarise } from '../src/index';
+import { batchSizeChart } from '../src/report/svg';
 
 function runOf(experiment: string, seed: number, r1: number, map: number, trained = true): RunResult {
   return {
@@ -73,9 +74,25 @@ describe('stat / summarise', () => {
   });
 });
 
-describe('niceTicks', () => {
-  it('picks round steps covering the range', () => {
-    expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
-    expect(niceTicks(0.955, 0.995)).toEqual([0.96, 0.97, 0.98, 0.99]);
+describe('chart geometry', () => {
+  const numbers = (svg: string, pattern: RegExp) => [...svg.matchAll(pattern)].map((m) => Number(m[1]));
+  it('batch sizes on a log2 axis, values on a linear one, round ticks inside the frame', () => {
+    const runs = [25, 100, 400].map((batchSize, i) => ({
+      ...runOf(`b${batchSize}`, 0, 0.2 + 0.05 * i, 0.3),
+      batchSize,
+    }));
+    const svg = batchSizeChart(summarise(runs)) as string;
+    // The left panel (Recall@1) spans x 75..375 and y 45..285; log2(25) .. log2(400) fill it.
+    const cx = numbers(svg, /<circle cx="([\d.]+)"/g).slice(0, 3);
+    expect(cx).toEqual([75, 75 + (300 * Math.log2(4)) / Math.log2(16), 375]);
+    // y range: the values padded by 8% of their spread, 0.192 .. 0.308.
+    const y = (v: number) => 285 - ((v - 0.192) / (0.308 - 0.192)) * 240;
+    const cy = numbers(svg, /<circle cx="[\d.]+" cy="([\d.]+)"/g).slice(0, 3);
+    for (const [i, c] of cy.entries()) expect(c).toBeCloseTo(y(0.2 + 0.05 * i), 1);
+    const ticks = [...svg.matchAll(/<text x="69" y="([\d.]+)"[^>]*>([\d.]+)</g)];
+    expect(ticks.map((t) => t[2])).toEqual(['0.200', '0.220', '0.240', '0.260', '0.280', '0.300']);
+    for (const [, ty, label] of ticks) expect(Number(ty)).toBeCloseTo(y(Number(label)), 0);
+    // Lines pass through the points.
+    expect(svg).toContain(`d="M75,${y(0.2).toFixed(1).replace(/\.0$/, '')}L225`);
   });
 });

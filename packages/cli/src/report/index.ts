@@ -8,7 +8,7 @@ import { batchSizeChart, curvesChart, evaluationsChart, recallChart } from './sv
 
 export { htmlReport } from './html';
 export { markdownTable } from './markdown';
-export { curvesChart, niceTicks, recallChart } from './svg';
+export { curvesChart, recallChart } from './svg';
 
 export interface ReportPaths {
   readonly dir: string;

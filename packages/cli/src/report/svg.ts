@@ -1,6 +1,11 @@
+import { scaleLinear, scaleLog } from 'd3-scale';
+import { line } from 'd3-shape';
 import type { Stat, Summary } from '../results';
 
-/** Hand-built SVG charts: no plotting dependency, and the same file renders to PNG with sharp. */
+/**
+ * SVG charts written as text, with d3-scale for the axes (domains, nice ticks) and d3-shape for
+ * the lines; the same file renders to PNG with sharp.
+ */
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 const FLOOR_COLOUR = '#7f7f7f';
@@ -14,17 +19,10 @@ function colourOf(index: number, summary: Summary): string {
   return summary.trained ? PALETTE[index % PALETTE.length]! : FLOOR_COLOUR;
 }
 
-/** About five round tick values covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  const span = hi - lo || Math.abs(hi) || 1;
-  const raw = span / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
-    ticks.push(Number(v.toPrecision(12)));
-  return ticks;
-}
+type Point = [number, number];
+
+/** An SVG path through `points`, coordinates rounded to 0.1 px. */
+const path = line<Point>().digits(1);
 
 interface Frame {
   readonly x: number;
@@ -40,11 +38,14 @@ function axes(
   yLabel: string,
   digits: number,
 ): { svg: string; sy: (v: number) => number } {
-  const sy = (v: number) => frame.y + frame.height - ((v - yLo) / (yHi - yLo || 1)) * frame.height;
+  const scale = scaleLinear()
+    .domain(yHi > yLo ? [yLo, yHi] : [yLo - 0.5, yLo + 0.5])
+    .range([frame.y + frame.height, frame.y]);
+  const sy = (v: number) => scale(v);
   const parts = [
     `<rect x="${frame.x}" y="${frame.y}" width="${frame.width}" height="${frame.height}" fill="none" stroke="#444"/>`,
   ];
-  for (const t of niceTicks(yLo, yHi)) {
+  for (const t of scale.ticks(5)) {
     const y = sy(t).toFixed(1);
     parts.push(`<line x1="${frame.x}" x2="${frame.x + frame.width}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
     parts.push(
@@ -104,13 +105,9 @@ export function recallChart(summaries: readonly Summary[], title = 'Retrieval on
   summaries.forEach((s, si) => {
     const colour = colourOf(si, s);
     const offset = (si - (summaries.length - 1) / 2) * 3;
-    const points = ks.map(
-      (k, i) => `${(sx(i) + offset).toFixed(1)},${recallAxes.sy(s.recall[k]!.mean).toFixed(1)}`,
-    );
+    const points = ks.map((k, i): Point => [sx(i) + offset, recallAxes.sy(s.recall[k]!.mean)]);
     const dash = s.trained ? '' : ' stroke-dasharray="5 4"';
-    parts.push(
-      `<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>`,
-    );
+    parts.push(`<path d="${path(points) ?? ''}" fill="none" stroke="${colour}" stroke-width="2"${dash}/>`);
     ks.forEach((k, i) => {
       const { mean, std } = s.recall[k]!;
       const x = (sx(i) + offset).toFixed(1);
@@ -171,15 +168,16 @@ export function curvesChart(
     const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.01;
     const { svg, sy } = axes(frame, lo - pad, hi + pad, 'loss', hi - lo < 0.05 ? 3 : 2);
     parts.push(svg);
-    const lastStep = s.curve[s.curve.length - 1]!.step || 1;
-    const sx = (step: number) => frame.x + (step / lastStep) * frame.width;
-    parts.push(
-      `<polyline points="${s.curve.map((p) => `${sx(p.step).toFixed(1)},${sy(p.loss).toFixed(1)}`).join(' ')}" fill="none" stroke="${colour}" stroke-width="1.5"/>`,
-    );
+    const steps = scaleLinear()
+      .domain([0, s.curve[s.curve.length - 1]!.step || 1])
+      .range([frame.x, frame.x + frame.width]);
+    const sx = (step: number) => steps(step);
+    const points = s.curve.map((p): Point => [sx(p.step), sy(p.loss)]);
+    parts.push(`<path d="${path(points) ?? ''}" fill="none" stroke="${colour}" stroke-width="1.5"/>`);
     parts.push(
       `<text x="${frame.x + frame.width / 2}" y="${frame.y - 8}" font-size="13" text-anchor="middle" ${FONT}>${escapeXml(`${s.experiment} (${s.loss})`)}</text>`,
     );
-    for (const t of niceTicks(0, lastStep, 4)) {
+    for (const t of steps.ticks(4)) {
       parts.push(
         `<text x="${sx(t).toFixed(1)}" y="${frame.y + frame.height + 15}" font-size="11" text-anchor="middle" ${FONT}>${t}</text>`,
       );
@@ -210,11 +208,12 @@ function linePanel(
   log2 = false,
 ): string {
   const xsRaw = series.flatMap((s) => s.points.map((p) => p.x));
-  const tx = (x: number) => (log2 ? Math.log2(x) : x);
-  const xLo = Math.min(...xsRaw.map(tx));
-  const xHi = Math.max(...xsRaw.map(tx));
-  const sx = (x: number) =>
-    frame.x + (xHi === xLo ? frame.width / 2 : ((tx(x) - xLo) / (xHi - xLo)) * frame.width);
+  const xLo = Math.min(...xsRaw);
+  const xHi = Math.max(...xsRaw);
+  const scale = (log2 ? scaleLog().base(2) : scaleLinear())
+    .domain([xLo, xHi])
+    .range([frame.x, frame.x + frame.width]);
+  const sx = (x: number) => (xHi === xLo ? frame.x + frame.width / 2 : scale(x));
   const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y - (p.err ?? 0), p.y + (p.err ?? 0)]));
   const lo = Math.min(...ys);
   const hi = Math.max(...ys);
@@ -230,8 +229,8 @@ function linePanel(
     `<text x="${frame.x + frame.width / 2}" y="${frame.y + frame.height + 32}" font-size="12" text-anchor="middle" ${FONT}>${escapeXml(xLabel)}</text>`,
   );
   for (const s of series) {
-    const points = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`);
-    parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2"/>`);
+    const points = s.points.map((p): Point => [sx(p.x), sy(p.y)]);
+    parts.push(`<path d="${path(points) ?? ''}" fill="none" stroke="${s.colour}" stroke-width="2"/>`);
     for (const p of s.points) {
       const x = sx(p.x).toFixed(1);
       if (p.err) {
