@@ -28,7 +28,7 @@ export type KillPoint =
   | { kind: 'append'; target: string; nth: number; fraction: number };
 
 /** The environment variable that carries a kill point (JSON) to a child. */
-export const KILL_POINT_ENV = 'RECALLKIT_KILL_POINT';
+const KILL_POINT_ENV = 'RECALLKIT_KILL_POINT';
 
 export function killSeed(): number {
   const seed = Number(process.env['RECALLKIT_KILL_SEED'] ?? 1);

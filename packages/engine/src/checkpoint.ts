@@ -80,7 +80,7 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
  * tensors: undefined when the start of the file is not a readable checkpoint index. Only for
  * telling files apart (which run wrote them); load with `readCheckpoint`.
  */
-export async function peekCheckpointMeta(file: string): Promise<Record<string, unknown> | undefined> {
+async function peekCheckpointMeta(file: string): Promise<Record<string, unknown> | undefined> {
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(file, 'r');
