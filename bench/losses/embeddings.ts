@@ -11,6 +11,12 @@
  * - `cnn-untrained-4`: the untrained network on B images, 4 per class, where a class is a group of
  *   4 images of one digit (B/4 groups; the peer's layout on real embeddings: other images of the
  *   same digit are negatives).
+ * - `emoji-untrained`: the emoji benchmark's network (`smallCnn` on 32 x 32 RGB, seed 0, as
+ *   `experiments/emoji-rsk.yaml` builds it) as initialised, 128-d, on B/4 training classes x the 4
+ *   vendors' drawings (one `rskSampler` batch, seed 0: the benchmark's label structure, 4 per
+ *   class, at B/4 classes instead of 100). Cosine similarities bunch near 1.
+ * - `emoji-trained`: the same network after `EMOJI_EPOCHS` epochs of the `emoji-rsk` experiment's
+ *   training (RS@k on 100 x 4 `rskSampler` batches, Adam 1e-3, 2-px translations), the same batch.
  *
  * Network embeddings are computed once and cached under the OS temp folder (keyed by kind and B),
  * so every timed process reads the same float32 rows.
@@ -19,14 +25,23 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '@recallkit/core';
-import { mnist, mPerClassSampler } from '@recallkit/datasets';
+import { emoji, mnist, mPerClassSampler, rskSampler } from '@recallkit/datasets';
 import { adam, applyGradients, fullBatchGradients } from '@recallkit/engine';
 import { recallAtKSurrogate } from '@recallkit/losses';
 import { smallCnn } from '@recallkit/models';
 
-export const KINDS = ['random', 'clustered', 'cnn-untrained', 'cnn-trained', 'cnn-untrained-4'] as const;
+export const KINDS = [
+  'random',
+  'clustered',
+  'cnn-untrained',
+  'cnn-trained',
+  'cnn-untrained-4',
+  'emoji-untrained',
+  'emoji-trained',
+] as const;
 export type Kind = (typeof KINDS)[number];
 export const TRAIN_STEPS = 100;
+export const EMOJI_EPOCHS = 10;
 
 export interface Batch {
   e: tf.Tensor2D;
@@ -59,7 +74,36 @@ function embedAll(model: tf.LayersModel, data: { load(i: Int32Array): Promise<tf
   };
 }
 
+async function emojiNetwork(kind: 'emoji-untrained' | 'emoji-trained', rows: number) {
+  const { train: data } = await emoji({ size: 32 });
+  const model = smallCnn({ seed: 0, inputShape: [32, 32, 3] });
+  if (kind === 'emoji-trained') {
+    const train = rskSampler({ labels: data.labels, classesPerBatch: 100, samplesPerClass: 4, seed: 0 });
+    const loss = recallAtKSurrogate();
+    const optimizer = adam({ learningRate: 1e-3 });
+    for (let epoch = 0; epoch < EMOJI_EPOCHS; epoch++) {
+      let last = 0;
+      for (const indices of train.batches(epoch)) {
+        const inputs = await data.load(indices, { seed: 0, epoch });
+        const labels = Int32Array.from(indices, (j) => data.labels[j]!);
+        const g = fullBatchGradients({ model, loss, inputs, labels });
+        applyGradients(optimizer, g.variables, g.gradients);
+        tf.dispose([inputs, ...g.gradients]);
+        last = g.loss;
+      }
+      process.stderr.write(`  training epoch ${epoch + 1}/${EMOJI_EPOCHS}: last loss ${last.toFixed(4)}\n`);
+    }
+  }
+  const sampler = rskSampler({ labels: data.labels, classesPerBatch: rows / 4, samplesPerClass: 4, seed: 0 });
+  const indices = sampler.batches(0)[0]!;
+  const labels = Int32Array.from(indices, (j) => data.labels[j]!);
+  const embeddings = await embedAll(model, data)(indices);
+  model.dispose();
+  return { embeddings, labels };
+}
+
 async function network(kind: Exclude<Kind, 'random' | 'clustered'>, rows: number) {
+  if (kind === 'emoji-untrained' || kind === 'emoji-trained') return emojiNetwork(kind, rows);
   const data = await mnist({ split: 'train' });
   const model = smallCnn({ seed: 0 });
   if (kind === 'cnn-trained') {
@@ -115,10 +159,38 @@ async function network(kind: Exclude<Kind, 'random' | 'clustered'>, rows: number
   return { embeddings, labels };
 }
 
+const cacheDir = join(tmpdir(), 'recallkit-bench-losses');
+
+/**
+ * The batch of `kind` with B rows as a file (B int32 labels, then B x d float32 rows), what the
+ * PyTorch peer reads (`peer_rsk.py`): network batches are cached, synthetic ones written anew.
+ */
+export async function batchFile(kind: Kind, rows: number): Promise<string> {
+  if (kind !== 'random' && kind !== 'clustered') {
+    (await batchOf(kind, rows)).e.dispose();
+    return join(cacheDir, `${kind}-${rows}.bin`);
+  }
+  const { e, labels } = synthetic(kind, rows, 7);
+  const file = join(cacheDir, `${kind}-${rows}.bin`);
+  mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const rowsOut = e.dataSync() as Float32Array;
+  writeFileSync(
+    tmp,
+    Buffer.concat([
+      Buffer.from(labels.buffer),
+      Buffer.from(rowsOut.buffer, rowsOut.byteOffset, rowsOut.byteLength),
+    ]),
+  );
+  renameSync(tmp, file);
+  e.dispose();
+  return file;
+}
+
 /** The batch of `kind` with B rows (network embeddings read from the cache, made on first use). */
 export async function batchOf(kind: Kind, rows: number): Promise<Batch> {
   if (kind === 'random' || kind === 'clustered') return synthetic(kind, rows, 7);
-  const dir = join(tmpdir(), 'recallkit-bench-losses');
+  const dir = cacheDir;
   const file = join(dir, `${kind}-${rows}.bin`);
   if (!existsSync(file)) {
     process.stderr.write(`making ${kind} embeddings for B = ${rows} (cached in ${file})\n`);

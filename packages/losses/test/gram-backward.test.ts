@@ -1,6 +1,6 @@
 import { tf, useBackend } from '@recallkit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gramBackward } from '../src/fused/index';
+import { gramBackward, SPARSE_RATIO } from '../src/fused/index';
 import { maxAbsDiff, seeded } from './brute';
 
 beforeAll(async () => {
@@ -19,16 +19,15 @@ function reference(g: Float32Array, e: Float32Array, n: number, dim: number): Fl
 }
 
 describe('d loss / d E from the kernel output G', () => {
-  const n = 60;
   const dim = 7;
   const rand = seeded(41);
-  const e = Float32Array.from({ length: n * dim }, () => rand() - 0.5);
 
   it.each([
-    ['dense (row blocks)', 1, 1],
-    ['row-sparse (two small products)', 0.15, 1],
-    ['entrywise sparse (plain JS)', 1, 0.03],
-  ])('%s', (_, rowShare, entryShare) => {
+    ['dense (row blocks)', 60, 1, 1],
+    ['row-sparse (two small products)', 60, 0.15, 1],
+    ['entrywise sparse (plain JS)', 400, 1, 0.004],
+  ])('%s', (name, n, rowShare, entryShare) => {
+    const e = Float32Array.from({ length: n * dim }, () => rand() - 0.5);
     const g = new Float32Array(n * n);
     const rowTouched = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
@@ -36,6 +35,10 @@ describe('d loss / d E from the kernel output G', () => {
       rowTouched[i] = 1;
       for (let j = 0; j < n; j++) if (rand() < entryShare || j === i) g[i * n + j] = rand() - 0.5;
     }
+    let [touched, nonZero] = [0, 0];
+    for (let i = 0; i < n; i++) touched += rowTouched[i]!;
+    for (let i = 0; i < n * n; i++) if (g[i] !== 0) nonZero++;
+    expect(nonZero * SPARSE_RATIO < touched * n).toBe(name.startsWith('entrywise'));
     const x = tf.tensor2d(e, [n, dim]);
     const got = gramBackward({ loss: 0, grad: g, rowTouched }, x, 25 * n);
     expect(maxAbsDiff(got.dataSync(), reference(g, e, n, dim))).toBeLessThan(1e-5);

@@ -11,6 +11,7 @@ import {
   type LargeCase,
   largeCaseInput,
 } from '../../../tools/test/large-reference';
+import { SPARSE_RATIO } from '../src/fused/index';
 import { type RecallAtKOptions, recallAtKSurrogate, terminateWorkers } from '../src/index';
 
 interface RefCase extends LargeCase {
@@ -80,7 +81,7 @@ describe.each(cases)('RS@k on $name (400 x $dim) equals the authors code', (c) =
 });
 
 // The fused backward (gramBackward in src/fused/index.ts) picks its path from d loss / d scores G:
-// entrywise sparse when non-zeros x 15 < touched rows x N, row-sparse when touched rows <= N / 3,
+// entrywise sparse when non-zeros x SPARSE_RATIO < touched rows x N, row-sparse when touched rows <= N / 3,
 // else dense row blocks. Each case must take the path it was made for.
 const PATHS: Record<string, 'dense' | 'entrywise sparse' | 'row-sparse'> = {
   spread: 'dense',
@@ -109,7 +110,8 @@ describe('the cases cover every backward path of the fused kernel', () => {
       if (row > 0) touched++;
       nonZero += row;
     }
-    const path = nonZero * 15 < touched * n ? 'entrywise sparse' : touched <= n / 3 ? 'row-sparse' : 'dense';
+    const path =
+      nonZero * SPARSE_RATIO < touched * n ? 'entrywise sparse' : touched <= n / 3 ? 'row-sparse' : 'dense';
     expect(path).toBe(PATHS[c.name]);
   });
 });

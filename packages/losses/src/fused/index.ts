@@ -163,33 +163,45 @@ export function fusedOnEmbeddings(
 
 /**
  * (G + G^T) E from G's non-zero entries: each G_qj adds G_qj E_j to row q and G_qj E_q to row j.
- * Used when G is entrywise sparse: trained embeddings put most pairs beyond the sigmoid's clamp.
+ * Used when G is very sparse entrywise: trained embeddings put most pairs beyond the sigmoid's clamp.
  */
 function sparseGramBackward(grad: Float32Array, rows: number[], e: tf.Tensor2D): tf.Tensor2D {
   const [n, dim] = e.shape;
   const x = e.dataSync() as Float32Array;
   const out = new Float64Array(n * dim);
+  const acc = new Float64Array(dim);
   for (const q of rows) {
     const qOff = q * dim;
+    const gOff = q * n;
+    acc.fill(0);
     for (let j = 0; j < n; j++) {
-      const g = grad[q * n + j]!;
+      const g = grad[gOff + j]!;
       if (g === 0) continue;
       const jOff = j * dim;
       for (let c = 0; c < dim; c++) {
-        out[qOff + c]! += g * x[jOff + c]!;
+        acc[c]! += g * x[jOff + c]!;
         out[jOff + c]! += g * x[qOff + c]!;
       }
     }
+    for (let c = 0; c < dim; c++) out[qOff + c]! += acc[c]!;
   }
   return tf.tensor2d(Float32Array.from(out), [n, dim]);
 }
 
 /**
- * d loss / d E for scores = E E^T: (G + G^T) E. When G is entrywise sparse, from its non-zero
- * entries in plain JS. When few rows of G are non-zero (rows R: typical
- * of RS@k at large batches, where most positives are out of reach of every k), it is computed as
- * scatter_R(G_R E) + G_R^T E_R, which costs 2 |R| / B of the dense product; otherwise row block by
- * row block, (G + G^T)[block] E, so no B x B tensor is ever allocated.
+ * The backward is entrywise sparse when non-zeros x SPARSE_RATIO < touched rows x N. The plain-JS
+ * sparse product costs about 6 ns per non-zero and embedding dimension (two row updates); the dense
+ * one (two matMuls per row block, native BLAS) about 0.1 ns per entry of G and dimension, wasm's
+ * XNNPACK about 5 times that.
+ */
+export const SPARSE_RATIO = 50;
+
+/**
+ * d loss / d E for scores = E E^T: (G + G^T) E. When G is very sparse entrywise, from its non-zero
+ * entries in plain JS. When few rows of G are non-zero (rows R: typical of RS@k at large batches,
+ * where most positives are out of reach of every k), it is computed as scatter_R(G_R E) + G_R^T E_R,
+ * which costs 2 |R| / B of the dense product; otherwise row block by row block, G[block] E and
+ * G[block]^T E[block], so no B x B tensor is ever allocated.
  */
 export function gramBackward(
   { grad, rowTouched }: FusedResult,
@@ -204,9 +216,7 @@ export function gramBackward(
   if (rows.length === 0) return tf.zeros([n, dim]);
   let nonZero = 0;
   for (const r of rows) for (let j = r * n; j < (r + 1) * n; j++) if (grad[j] !== 0) nonZero++;
-  // A multiply in the plain-JS sparse product costs about 15x one in wasm's matMul; it does two
-  // per non-zero, the row-sparse path 2 x rows per column.
-  if (nonZero * 15 < rows.length * n) return sparseGramBackward(grad, rows, e);
+  if (nonZero * SPARSE_RATIO < rows.length * n) return sparseGramBackward(grad, rows, e);
   if (rows.length <= n / 3) {
     const compact = new Float32Array(rows.length * n);
     rows.forEach((r, i) => {
@@ -218,16 +228,20 @@ export function gramBackward(
     const byColumn = tf.matMul(tf.transpose(gR), tf.gather(e, index));
     return tf.add(byRow, byColumn);
   }
+  // Row block by row block: rows [r0, r1) of G E, and G[r0:r1]^T E[r0:r1] summed over the blocks
+  // (G^T E): two products of the block, no transposed copy of G.
   const step = Math.max(1, Math.floor(blockElements / n));
   const parts: tf.Tensor2D[] = [];
+  let byColumn: tf.Tensor2D | undefined;
   for (let r0 = 0; r0 < n; r0 += step) {
     const r1 = Math.min(n, r0 + step);
-    const h = grad.slice(r0 * n, r1 * n); // rows [r0, r1) of G ...
-    for (let j = 0; j < n; j++) {
-      const col = j * n;
-      for (let i = r0; i < r1; i++) h[(i - r0) * n + j]! += grad[col + i]!; // ... plus those of G^T
-    }
-    parts.push(tf.matMul(tf.tensor2d(h, [r1 - r0, n]), e));
+    const gBlock = tf.tensor2d(grad.subarray(r0 * n, r1 * n), [r1 - r0, n]);
+    parts.push(tf.matMul(gBlock, e));
+    const part = tf.matMul(gBlock, tf.slice(e, [r0, 0], [r1 - r0, dim]), true, false);
+    gBlock.dispose();
+    const sum = byColumn ? tf.add(byColumn, part) : part;
+    if (byColumn) tf.dispose([byColumn, part]);
+    byColumn = sum as tf.Tensor2D;
   }
-  return tf.concat(parts, 0);
+  return tf.add(tf.concat(parts, 0), byColumn!);
 }

@@ -59,7 +59,10 @@ export interface KernelTask {
  * rank), which factorises into per-column and per-positive terms: columns are bucketed by
  * similarity (buckets of width tau), so a positive's far pairs are a prefix sum over buckets and
  * only the columns within a few tau below it (and all above it) are visited one by one. The
- * backward pass sums the far pairs' sigmoid' = e - 2e^2 + 3e^3 - ... the same way.
+ * backward pass sums the far pairs' sigmoid' = e - 2e^2 + 3e^3 - ... the same way. Queries with
+ * fewer than 8 positives (4 per class, the authors' batches) take a direct path instead: no
+ * buckets, each column's factor computed once, the visited pairs in column order over the window
+ * 50 tau below the lowest candidate, the same exact ranks and gradient.
  *
  * Smooth-AP: every positive's rank is needed; columns below the lowest positive's window are
  * settled in one pass and only the others are visited.
@@ -100,6 +103,14 @@ export function rankingKernel(task: KernelTask): void {
     let anchorPow = new Float64Array(0);
     let nearOff = new Int32Array(0);
     let deriv = new Float64Array(0);
+    // Queries with fewer positives than this take the direct path (columns in their own order).
+    const FEW = 8;
+    const fewDeriv = new Float64Array(FEW * n); // sigmoid' of candidate i's pairs at [i * n + j]
+    const fewSim = new Float64Array(FEW); // candidates' similarities, descending
+    const fewCount = new Int32Array(FEW); // columns at or above each of them
+    const win = new Int32Array(n); // the window's columns, in order ...
+    const winS = new Float64Array(n); // ... their similarities ...
+    const winU = new Float64Array(n); // ... and exp((s_j - c) / tau)
 
     for (let q = t.rowStart; q < t.rowEnd; q++) {
       const off = q * n;
@@ -115,6 +126,10 @@ export function rankingKernel(task: KernelTask): void {
         anchorBin = new Int32Array(m);
         anchorPow = new Float64Array(m);
         nearOff = new Int32Array(m + 1);
+      }
+      if (m < FEW) {
+        fewPositives(q, off, sOff, p0, m, skipCol);
+        continue;
       }
       // Every column at or above the most similar positive adds at least 1/2 to its rank.
       let top = Number.NEGATIVE_INFINITY;
@@ -403,6 +418,187 @@ export function rankingKernel(task: KernelTask): void {
       for (let j = 0; j < n; j++) {
         const v = rowGrad[j]!;
         if (v >= cutoff || v <= -cutoff) grad[off + j] = v;
+      }
+    }
+
+    /**
+     * RS@k for a query with few positives (m < FEW: the bucketed series would cost more than it
+     * saves): the same exact ranks, loss and gradient, in passes over the columns in their own
+     * order. One pass finds the range and, per positive, the columns at or above it (the counting
+     * bound settles the positives out of reach); the next lists the window, the columns less than
+     * 50 tau below the lowest candidate, with their factors. Every other column adds sigmoid(-50)
+     * to every candidate's rank, with zero gradient, and is not visited again.
+     */
+    function fewPositives(
+      q: number,
+      off: number,
+      sOff: number,
+      p0: number,
+      m: number,
+      skipCol: number,
+    ): void {
+      // Local names for the closure's arrays: the loops below then keep them in registers.
+      const sc = scores;
+      const sim = fewSim;
+      const count = fewCount;
+      const cW = win;
+      const sW = winS;
+      const uW = winU;
+      const dW = fewDeriv;
+      const rg = rowGrad;
+      const gr = grad;
+      // The positives by similarity, descending.
+      for (let a = 0; a < m; a++) {
+        const j = posIdx[p0 + a]!;
+        const v = sc[sOff + j]!;
+        let k = a;
+        while (k > 0 && sim[k - 1]! < v) {
+          sim[k] = sim[k - 1]!;
+          cand[k] = cand[k - 1]!;
+          k--;
+        }
+        sim[k] = v;
+        cand[k] = j;
+        count[a] = 0;
+      }
+      // Columns at or above each positive (itself included), and the largest similarity; the
+      // left-out column counts for neither.
+      const top = sim[0]!;
+      let hi = Number.NEGATIVE_INFINITY;
+      let atTop = 0;
+      for (let j = 0; j < n; j++) {
+        const v = sc[sOff + j]!;
+        if (v > hi) hi = v;
+        if (v >= top) atTop++;
+      }
+      if (skipCol >= 0) {
+        const v = sc[sOff + skipCol]!;
+        if (v >= top) atTop--;
+        hi = Number.NEGATIVE_INFINITY;
+        for (let j = 0; j < n; j++) if (j !== skipCol && sc[sOff + j]! > hi) hi = sc[sOff + j]!;
+      }
+      count[0] = atTop;
+      if (m > 1 && 1 + 0.5 * (atTop - 1) <= reach) {
+        const last = sim[m - 1]!;
+        for (let j = 0; j < n; j++) {
+          const v = sc[sOff + j]!;
+          if (v >= last && j !== skipCol) for (let k = 1; k < m; k++) if (v >= sim[k]!) count[k]!++;
+        }
+      }
+      // rank_p >= 1 + (columns other than p at or above s_p) / 2: candidates are the positives
+      // from the top until that bound puts one out of reach.
+      let candidates = 0;
+      while (candidates < m && 1 + 0.5 * (count[candidates]! - 1) <= reach) candidates++;
+      let inReach = 0;
+      let w = 0; // columns in the window
+      if (candidates > 0) {
+        const lowest = sim[candidates - 1]!;
+        const centre = 0.5 * (top + lowest);
+        const span = 0.5 * (top - lowest) * invTau + 52; // bounds |log u_j| over the window
+        const factorised = (hi - centre) * invTau < 600 && span < 700;
+        for (let j = 0; j < n; j++) {
+          if (j === skipCol) continue;
+          const v = sc[sOff + j]!;
+          // (v - lowest) / tau < -50 implies (v - s_a) / tau < -50 for every candidate a
+          // (rounding is monotone): outside the window.
+          if ((v - lowest) * invTau >= -50) {
+            cW[w] = j;
+            sW[w] = v;
+            if (factorised) uW[w] = Math.exp((v - centre) * invTau);
+            w++;
+          }
+        }
+        const settled = (n - (skipCol >= 0 ? 1 : 0) - w) * sigLo;
+        // Exact ranks, most similar candidate first, until one is out of reach.
+        for (let i = 0; i < candidates; i++) {
+          const a = cand[i]!;
+          const sa = sim[i]!;
+          const va = factorised ? Math.exp((centre - sa) * invTau) : 0;
+          const d = i * w;
+          let r = 1 + settled;
+          for (let c = 0; c < w; c++) {
+            if (cW[c] === a) {
+              dW[d + c] = 0;
+              continue;
+            }
+            const z = (sW[c]! - sa) * invTau;
+            if (z > 50) {
+              r += 1; // sigmoid(50) is 1 in float64
+              dW[d + c] = 0;
+            } else if (z < -50) {
+              r += sigLo;
+              dW[d + c] = 0;
+            } else if (factorised) {
+              const e = uW[c]! * va;
+              const u = 1 / (1 + e);
+              const sg = e * u;
+              r += sg;
+              dW[d + c] = sg * u;
+            } else {
+              const sg = 1 / (1 + Math.exp(-z));
+              r += sg;
+              dW[d + c] = sg * (1 - sg);
+            }
+          }
+          if (r > reach) break; // this positive and every one below it are out of reach
+          rank[i] = r;
+          inReach++;
+        }
+      }
+
+      // Loss of this query and d loss / d rank of the positives in reach.
+      let recall = 0;
+      dAll.fill(0, 0, inReach);
+      for (let i = 0; i < numK; i++) {
+        const k = ks[i]!;
+        const tk = tauKs[i]!;
+        const norm = Math.min(k, m);
+        let sum = (m - inReach) * sigLo;
+        for (let p = 0; p < inReach; p++) {
+          const x = (k - rank[p]!) / tk;
+          sum += 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
+        }
+        recall += Math.min(sum, k) / norm;
+        if (sum <= k) {
+          for (let p = 0; p < inReach; p++) {
+            const x = (k - rank[p]!) / tk;
+            if (x < -50 || x > 50) continue;
+            const sg = 1 / (1 + Math.exp(-x));
+            dAll[p] = dAll[p]! + (sg * (1 - sg)) / (tk * norm * numK);
+          }
+        }
+      }
+      queryLoss[q] = 1 - recall / numK;
+
+      // Backward: d rank_p / d s_j = sigmoid'(z) / tau, d rank_p / d s_p = -sum_j of that; only
+      // window columns (the candidates among them) can be non-zero.
+      let touched = false;
+      for (let p = 0; p < inReach; p++) if (dAll[p] !== 0) touched = true;
+      if (!touched) return;
+      rowTouched[q] = 1;
+      for (let c = 0; c < w; c++) rg[cW[c]!] = 0;
+      for (let p = 0; p < inReach; p++) {
+        const wt = (dAll[p]! * scale) / tau;
+        if (wt === 0) continue;
+        const d = p * w;
+        let total = 0;
+        for (let c = 0; c < w; c++) {
+          const v = wt * dW[d + c]!;
+          const j = cW[c]!;
+          rg[j] = rg[j]! + v;
+          total += v;
+        }
+        const a = cand[p]!;
+        rg[a] = rg[a]! - total;
+      }
+      // As below: entries under 1e-12 of the row's largest are written as exact zeros.
+      let rowMax = 0;
+      for (let c = 0; c < w; c++) rowMax = Math.max(rowMax, Math.abs(rg[cW[c]!]!));
+      const cutoff = rowMax * 1e-12;
+      for (let c = 0; c < w; c++) {
+        const j = cW[c]!;
+        const v = rg[j]!;
+        if (v >= cutoff || v <= -cutoff) gr[off + j] = v;
       }
     }
   }

@@ -29,8 +29,11 @@ import { type KernelTask, rankingKernel } from './kernel';
 /** Faults a test can inject into the next task sent to a worker (see `workerFaults`). */
 export type WorkerFault = 'terminate' | 'exit' | 'oom' | 'supervisor';
 
+// `__name`: transpilers that keep function names (esbuild's keepNames, under tsx) call it after
+// nested function declarations; the shipped source has no module to find it in.
 const KERNEL_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const __name = (f) => f;
 const rankingKernel = ${rankingKernel.toString()};
 const { port, signal } = workerData;
 function fault(kind) {
