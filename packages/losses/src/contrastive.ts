@@ -9,7 +9,7 @@ import {
 } from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
-import { assertFiniteRows, assertFloatMatrix, assertRowNorms, checkScoreBlock } from './positives';
+import { assertFloatMatrix, checkRows, checkScoreBlock } from './positives';
 import { knownOptions } from './ranking';
 import type { EmbeddingLoss, LossStats, ScoreBlock } from './types';
 
@@ -254,11 +254,9 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
     // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
     const { rows, y, counts } = releasingTapeOnError(() => {
-      const [rows, dim] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
+      const [rows] = assertFloatMatrix(embeddings, 'contrastive: embeddings');
       const y = labelArray(labels, 'labels', rows);
-      const values = embeddings.dataSync();
-      assertFiniteRows(values, rows, dim, 'contrastive: embeddings');
-      assertRowNorms(values, rows, dim, 'contrastive: embeddings', true);
+      checkRows(embeddings, 'contrastive: embeddings', 'normalize');
       const counts = countPairs(y);
       if (counts.positives === 0) throw noPositive();
       return { rows, y, counts };
@@ -274,40 +272,44 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
 
   /** The loss on a caller's score block, from tfjs ops (differentiable with respect to `scores`). */
   const onScores = (block: ScoreBlock): tf.Scalar => {
-    const { scores, relevant, rows, n, self, positives } = checkScoreBlock(block, 'contrastive');
+    const { scores, relevance, rows, n, self, positives } = checkScoreBlock(block, 'contrastive');
     const nPos = positives.posIdx.length;
     if (nPos === 0) throw noPositive();
-    assertFiniteRows(scores.dataSync(), rows, n, 'contrastive: scores');
+    checkRows(scores, 'contrastive: scores', 'finite');
+    const posMask = new Float32Array(rows * n);
     const negMask = new Float32Array(rows * n);
-    const rel = relevant.dataSync();
     let nNeg = 0;
     for (let q = 0; q < rows; q++) {
       for (let j = 0; j < n; j++) {
-        if (rel[q * n + j] === 0 && self[q] !== j) {
+        if (relevance[q * n + j] !== 0) posMask[q * n + j] = 1;
+        else if (self[q] !== j) {
           negMask[q * n + j] = 1;
           nNeg++;
         }
       }
     }
     const value = tf.tidy(() => {
+      const pos = tf.tensor2d(posMask, [rows, n]);
       const neg = tf.tensor2d(negMask, [rows, n]);
       let pullTerms: tf.Tensor;
       let pushTerms: tf.Tensor;
+      let pullers: number | tf.Tensor = nPos;
+      let pushers: number | tf.Tensor = Math.max(1, nNeg);
       if (pml) {
         const d = tf.sqrt(tf.maximum(tf.sub(2, tf.mul(2, scores)), MIN_SQUARED_DISTANCE));
-        pullTerms = tf.mul(tf.relu(tf.sub(d, posMargin)), relevant);
+        pullTerms = tf.mul(tf.relu(tf.sub(d, posMargin)), pos);
         pushTerms = tf.mul(tf.relu(tf.sub(negMargin, d)), neg);
+        // The mean over the non-zero terms, counted on the backend (no read-back): the terms are
+        // >= 0, so sign() is 1 exactly on the non-zero ones (and has a zero gradient). With no
+        // non-zero term the sum is 0, and so is the mean.
+        const nonZero = (x: tf.Tensor) => tf.maximum(1, tf.sum(tf.sign(x)));
+        pullers = nonZero(pullTerms);
+        pushers = nonZero(pushTerms);
       } else {
-        pullTerms = tf.mul(tf.relu(tf.sub(posMargin, scores)), relevant);
+        pullTerms = tf.mul(tf.relu(tf.sub(posMargin, scores)), pos);
         pushTerms = tf.mul(tf.relu(tf.sub(scores, negMargin)), neg);
       }
-      const nonZero = (x: tf.Tensor) =>
-        (x.dataSync() as Float32Array).reduce((c, v) => c + (v > 0 ? 1 : 0), 0);
-      const pullers = pml ? nonZero(pullTerms) : nPos;
-      const pushers = pml ? nonZero(pushTerms) : nNeg;
-      const pull = tf.div(tf.sum(pullTerms), Math.max(1, pullers));
-      if (pushers === 0) return tf.add(pull, tf.mul(tf.sum(pushTerms), 0)) as tf.Scalar;
-      return tf.add(pull, tf.div(tf.sum(pushTerms), pushers)) as tf.Scalar;
+      return tf.add(tf.div(tf.sum(pullTerms), pullers), tf.div(tf.sum(pushTerms), pushers)) as tf.Scalar;
     });
     report({
       queries: rows,

@@ -63,11 +63,17 @@ function positivesFromRelevance(relevant: ArrayLike<number>, q: number, n: numbe
   return { posPtr, posIdx, withPositives } satisfies Positives;
 }
 
-/** Throws naming the first row that holds a NaN or an infinity. */
-export function assertFiniteRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
+/** Throws naming the first row that holds a NaN or an infinity (rows counted from `firstRow`). */
+export function assertFiniteRows(
+  values: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  what: string,
+  firstRow = 0,
+): void {
   for (let i = 0; i < rows * cols; i++) {
     if (!Number.isFinite(values[i]!)) {
-      const row = Math.floor(i / cols);
+      const row = firstRow + Math.floor(i / cols);
       throw new RecallkitError(
         'NON_FINITE_INPUT',
         `${what} row ${row} holds a non-finite value (${values[i]} at column ${i % cols})`,
@@ -115,62 +121,51 @@ export function assertFloatMatrix(x: unknown, what: string): [number, number] {
   return [rows, cols];
 }
 
-/** Throws naming the first all-zero row (it has no direction: L2 normalisation would divide by 0). */
-function assertNonZeroRows(values: ArrayLike<number>, rows: number, cols: number, what: string): void {
+/**
+ * What `checkRows` asks of each row: 'finite' only; 'similarity': also a squared norm float32 can
+ * carry (its similarity to itself must not be infinite); 'normalize': also not zero (it needs a
+ * direction to L2-normalise).
+ */
+export type RowCheck = 'finite' | 'similarity' | 'normalize';
+
+/**
+ * Throws naming the first row of `x` that holds a NaN or an infinity or, per `check`, whose length
+ * float32 cannot carry. Checked by one per-row reduction on the backend, so that a GPU backend sends
+ * back one value per row, not the matrix; only a row the reduction flags is read back, to name its
+ * problem.
+ */
+export function checkRows(x: tf.Tensor2D, what: string, check: RowCheck): void {
+  const [rows, cols] = x.shape;
+  const squares = tf.tidy(() => tf.sum(tf.square(x), 1));
+  const sums = squares.dataSync();
+  squares.dispose();
   for (let i = 0; i < rows; i++) {
-    let zero = true;
-    for (let c = i * cols; c < (i + 1) * cols; c++) {
-      if (values[c] !== 0) {
-        zero = false;
-        break;
-      }
-    }
-    if (zero) {
+    const sum = sums[i]!;
+    if (Number.isFinite(sum) && !(check === 'normalize' && sum === 0)) continue;
+    const rowTensor = tf.slice(x, [i, 0], [1, cols]);
+    const row = rowTensor.dataSync() as Float32Array;
+    rowTensor.dispose();
+    assertFiniteRows(row, 1, cols, what, i);
+    if (check === 'finite') continue; // finite values whose squares overflow: fine for scores
+    if (sum === 0 && row.every((v) => v === 0)) {
       throw new RecallkitError(
         'INVALID_INPUT',
         `${what} row ${i} is all zeros: it has no direction to L2-normalise`,
         { row: i },
       );
     }
-  }
-}
-
-const FLOAT32_MAX = 3.4028234663852886e38;
-
-/**
- * Throws naming the first row whose length float32 cannot carry: with `normalize`, a row that is
- * all zeros (assertNonZeroRows) or whose squared norm underflows to 0 or overflows in float32 (the
- * L2 normalisation would divide by 0, or by infinity and zero the row); without, a row whose
- * squared norm overflows (its similarity to itself would be infinite).
- */
-export function assertRowNorms(
-  values: ArrayLike<number>,
-  rows: number,
-  cols: number,
-  what: string,
-  normalize: boolean,
-): void {
-  if (normalize) assertNonZeroRows(values, rows, cols, what);
-  for (let i = 0; i < rows; i++) {
-    let squares = 0;
-    for (let c = i * cols; c < (i + 1) * cols; c++) squares += values[c]! * values[c]!;
-    const inFloat32 = Math.fround(squares);
-    if (normalize && inFloat32 === 0) {
-      throw new RecallkitError(
-        'INVALID_INPUT',
-        `${what} row ${i} is too small to L2-normalise in float32 (squared norm ${squares.toExponential(2)} underflows to 0); scale the embeddings up`,
-        { row: i },
-      );
-    }
-    if (inFloat32 > FLOAT32_MAX) {
-      throw new RecallkitError(
-        'INVALID_INPUT',
-        `${what} row ${i} is too large for float32 (squared norm ${squares.toExponential(2)} overflows): ${
-          normalize ? 'L2 normalisation would turn it into zeros' : 'its similarities would be infinite'
-        }; scale the embeddings down`,
-        { row: i },
-      );
-    }
+    const squared = row.reduce((acc, v) => acc + v * v, 0).toExponential(2);
+    throw new RecallkitError(
+      'INVALID_INPUT',
+      sum === 0
+        ? `${what} row ${i} is too small to L2-normalise in float32 (squared norm ${squared} underflows to 0); scale the embeddings up`
+        : `${what} row ${i} is too large for float32 (squared norm ${squared} overflows): ${
+            check === 'normalize'
+              ? 'L2 normalisation would turn it into zeros'
+              : 'its similarities would be infinite'
+          }; scale the embeddings down`,
+      { row: i },
+    );
   }
 }
 
@@ -183,17 +178,29 @@ function assertMatrix(x: unknown, what: string): asserts x is tf.Tensor2D {
 
 /**
  * Checks a score block (shapes, `self`, a 0/1 relevance that never marks the query's own column)
- * and reads its positives.
+ * and reads its positives; the relevance comes back as host values.
  */
 export function checkScoreBlock(block: ScoreBlock, name: string) {
   const { scores, relevant } = block;
   const [rows, n] = assertFloatMatrix(scores, `${name}: scores`);
-  assertMatrix(relevant, `${name}: relevant`);
-  if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
-    throw new RecallkitError(
-      'INVALID_INPUT',
-      `${name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
-    );
+  let relevance: ArrayLike<number>;
+  if (relevant instanceof Float32Array || relevant instanceof Uint8Array) {
+    if (relevant.length !== rows * n) {
+      throw new RecallkitError(
+        'INVALID_INPUT',
+        `${name}: relevant has ${relevant.length} values but scores has shape [${scores.shape}] (${rows * n} values)`,
+      );
+    }
+    relevance = relevant;
+  } else {
+    assertMatrix(relevant, `${name}: relevant`);
+    if (relevant.shape[0] !== rows || relevant.shape[1] !== n) {
+      throw new RecallkitError(
+        'INVALID_INPUT',
+        `${name}: relevant has shape [${relevant.shape}] but scores has [${scores.shape}]`,
+      );
+    }
+    relevance = relevant.dataSync();
   }
   const self = block.self ?? new Int32Array(rows).fill(-1);
   if (self.length !== rows) {
@@ -204,6 +211,6 @@ export function checkScoreBlock(block: ScoreBlock, name: string) {
       throw new RecallkitError('INVALID_INPUT', `${name}: self[${q}] = ${c} is not a column in [-1, ${n})`);
     }
   });
-  const positives = positivesFromRelevance(relevant.dataSync(), rows, n, self);
-  return { scores, relevant, rows, n, self, positives };
+  const positives = positivesFromRelevance(relevance, rows, n, self);
+  return { scores, relevance, rows, n, self, positives };
 }

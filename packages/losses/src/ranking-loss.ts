@@ -12,10 +12,9 @@ import {
 import { compositeOnScores, DEFAULT_BLOCK_ELEMENTS, gram } from './composite';
 import { fusedOnEmbeddings, fusedOnScores } from './fused/index';
 import {
-  assertFiniteRows,
   assertFloatMatrix,
-  assertRowNorms,
   assertSomePositive,
+  checkRows,
   checkScoreBlock,
   type Positives,
   positivesFromLabels,
@@ -127,12 +126,10 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
   const loss = (embeddings: tf.Tensor2D, labels: Labels): tf.Scalar => {
     // Bad input throws before any tensor is made; under tf.grad, the tape's saved tensors go too.
     const { rows, positives, ks, implementation } = releasingTapeOnError(() => {
-      const [rows, dim] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
+      const [rows] = assertFloatMatrix(embeddings, `${spec.name}: embeddings`);
       const positives = positivesFromLabels(labelArray(labels, 'labels', rows));
       assertSomePositive(positives, spec.name);
-      const values = embeddings.dataSync();
-      assertFiniteRows(values, rows, dim, `${spec.name}: embeddings`);
-      assertRowNorms(values, rows, dim, `${spec.name}: embeddings`, options.normalize === true);
+      checkRows(embeddings, `${spec.name}: embeddings`, options.normalize ? 'normalize' : 'similarity');
       const ks = clipKs(spec, rows, warnOnce);
       const implementation = chooseImplementation(options.implementation, 'option implementation');
       checkMemory(spec.name, memoryLimit, implementation, rows, rows, false);
@@ -167,7 +164,7 @@ export function rankingLoss(id: string, spec: RankingSpec, options: RankingLossO
     if (implementation === 'fused') {
       value = fusedOnScores(spec, ks, scores, positives, self, options.threads, blockElements, onProgress);
     } else {
-      assertFiniteRows(scores.dataSync(), rows, n, `${spec.name}: scores`);
+      checkRows(scores, `${spec.name}: scores`, 'finite');
       value = compositeOnScores(spec, ks, scores, positives, self, blockElements);
     }
     report(rows, positives, implementation);

@@ -4,8 +4,12 @@ import type { Implementation, Labels, tf } from '@recallkit/core';
 export interface ScoreBlock {
   /** Q x N similarities of Q queries to N database items. */
   scores: tf.Tensor2D;
-  /** Q x N float 0/1: 1 where the column is a positive of the query (never the query's own column). */
-  relevant: tf.Tensor2D;
+  /**
+   * Q x N 0/1: 1 where the column is a positive of the query (never the query's own column). A
+   * tensor, or the same values row-major on the host (a Float32Array or Uint8Array of Q x N), which
+   * spares a GPU backend the read-back: the losses need the positives on the host.
+   */
+  relevant: tf.Tensor2D | Float32Array | Uint8Array;
   /** Length Q: the column of each query's own entry, or -1 when the query is not among the N. */
   self?: Int32Array;
 }

@@ -121,8 +121,11 @@ export function mixEmbeddings(
   );
 }
 
-/** Q x N float 0/1: 1 where the item has the query's class and is not the query itself. */
-export function extendedRelevance(plan: MixPlan): tf.Tensor2D {
+/**
+ * Q x N 0/1, row-major on the host: 1 where the item has the query's class and is not the query
+ * itself. Built from the labels, so it never has to come back from the backend.
+ */
+export function extendedRelevance(plan: MixPlan): Float32Array {
   const { labels, queries } = plan;
   const n = labels.length;
   const mask = new Float32Array(queries * n);
@@ -132,7 +135,7 @@ export function extendedRelevance(plan: MixPlan): tf.Tensor2D {
     for (let j = 0; j < n; j++) if (labels[j] === label) mask[row + j] = 1;
     mask[row + q] = 0;
   }
-  return tf.tensor2d(mask, [queries, n]);
+  return mask;
 }
 
 /** Each query's own column: query i is extended item i. */
