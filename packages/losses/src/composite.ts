@@ -1,7 +1,7 @@
 import { similarity, tf } from '@recallkit/core';
 import { unaryCustomGrad } from './custom-grad';
 import type { Positives } from './positives';
-import type { RankingSpec } from './ranking';
+import type { RankingSpec } from './spec';
 
 /** Default bound on one query block's (queries x anchors x columns) working tensors. */
 export const DEFAULT_BLOCK_ELEMENTS = 1 << 21;

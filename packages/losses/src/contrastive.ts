@@ -9,8 +9,8 @@ import {
 } from '@recallkit/core';
 import { DEFAULT_BLOCK_ELEMENTS } from './composite';
 import { unaryCustomGrad } from './custom-grad';
+import { knownOptions } from './options';
 import { assertFloatMatrix, checkRows, checkScoreBlock } from './positives';
-import { knownOptions } from './ranking';
 import type { EmbeddingLoss, LossStats, ScoreBlock } from './types';
 
 export interface ContrastiveOptions {

@@ -19,7 +19,7 @@ import {
   type Positives,
   positivesFromLabels,
 } from './positives';
-import { clipKs, type RankingSpec } from './ranking';
+import { clipKs, type RankingSpec } from './spec';
 import type { EmbeddingLoss, LossStats, ScoreBlock } from './types';
 
 /** Options every loss on the ranking core accepts besides its own. */
@@ -53,6 +53,17 @@ export interface RankingLossOptions {
   /** Called after every evaluation with what it saw (also kept as `loss.lastStats`). */
   onStats?: (stats: LossStats) => void;
 }
+
+/** The options every ranking loss takes (`RankingLossOptions`). */
+export const RANKING_OPTIONS = [
+  'implementation',
+  'normalize',
+  'threads',
+  'blockElements',
+  'memoryLimit',
+  'onProgress',
+  'onStats',
+] as const;
 
 /**
  * Estimated bytes one evaluation holds at once for a `rows` x `n` block of similarities, whose

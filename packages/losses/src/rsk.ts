@@ -1,6 +1,6 @@
 import { RecallkitError } from '@recallkit/core';
-import { knownOptions, positiveNumber, RANKING_OPTIONS } from './ranking';
-import { type RankingLossOptions, rankingLoss } from './ranking-loss';
+import { knownOptions, positiveNumber } from './options';
+import { RANKING_OPTIONS, type RankingLossOptions, rankingLoss } from './ranking-loss';
 import type { EmbeddingLoss } from './types';
 
 export interface RecallAtKOptions extends RankingLossOptions {

@@ -1,9 +1,9 @@
 import { releasingTapeOnError, tf } from '@recallkit/core';
 import { unaryCustomGrad } from '../custom-grad';
-import type { Positives } from '../positives';
-import { assertFiniteRows } from '../positives';
-import { kernelTask, type RankingSpec } from '../ranking';
+import { assertFiniteRows, type Positives } from '../positives';
+import type { RankingSpec } from '../spec';
 import { gramRowBlocks } from './gram-rows';
+import type { KernelTask } from './kernel';
 import { defaultWorkerCount, KernelRun, shared } from './pool';
 
 /** Below this many (anchor, column) pairs a second thread costs more than it saves. */
@@ -74,6 +74,40 @@ function fusedRanking(
   let sum = 0;
   for (let q = 0; q < rows; q++) sum += queryLoss[q]!;
   return { loss: sum / positives.withPositives, grad, rowTouched };
+}
+
+/** A kernel task over all rows of a score block (arrays are filled by the caller). */
+function kernelTask(
+  spec: RankingSpec,
+  ks: number[],
+  scores: Float32Array,
+  grad: Float32Array,
+  rowTouched: Uint8Array,
+  queryLoss: Float64Array,
+  rows: number,
+  n: number,
+  positives: Positives,
+  self: Int32Array,
+): KernelTask {
+  return {
+    kind: spec.kind,
+    n,
+    rowStart: 0,
+    rowEnd: rows,
+    scores,
+    scoresRow0: 0,
+    grad,
+    rowTouched,
+    queryLoss,
+    posPtr: positives.posPtr,
+    posIdx: positives.posIdx,
+    self,
+    useSelf: spec.useSelf,
+    tau: spec.tau,
+    ks,
+    tauKs: spec.tauKs,
+    scale: 1 / positives.withPositives,
+  };
 }
 
 /** The ranking loss on a score block, with its gradient from the fused kernel. */
