@@ -112,6 +112,37 @@ export function rankingKernel(task: KernelTask): void {
     const winS = new Float64Array(n); // ... their similarities ...
     const winU = new Float64Array(n); // ... and exp((s_j - c) / tau)
 
+    /**
+     * The loss of a query with m positives, inReach of them ranked in rank[0 .. inReach) and the
+     * rest beyond every k (sigmoid(-50) each): 1 - the mean over k of the smoothed recall. Writes
+     * d loss / d rank of the positives in reach into dAll.
+     */
+    function recallLoss(m: number, inReach: number): number {
+      let recall = 0;
+      dAll.fill(0, 0, inReach);
+      for (let i = 0; i < numK; i++) {
+        const k = ks[i]!;
+        const tk = tauKs[i]!;
+        const norm = Math.min(k, m);
+        let sum = (m - inReach) * sigLo;
+        for (let p = 0; p < inReach; p++) {
+          const x = (k - rank[p]!) / tk;
+          sum += 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
+        }
+        recall += Math.min(sum, k) / norm;
+        if (sum <= k) {
+          // d(-R_k / K) / d rank_p = sigmoid'(x) / (tk * norm * K), zero beyond the clamp.
+          for (let p = 0; p < inReach; p++) {
+            const x = (k - rank[p]!) / tk;
+            if (x < -50 || x > 50) continue;
+            const sg = 1 / (1 + Math.exp(-x));
+            dAll[p] = dAll[p]! + (sg * (1 - sg)) / (tk * norm * numK);
+          }
+        }
+      }
+      return 1 - recall / numK;
+    }
+
     for (let q = t.rowStart; q < t.rowEnd; q++) {
       const off = q * n;
       const sOff = (q - t.scoresRow0) * n;
@@ -322,30 +353,7 @@ export function rankingKernel(task: KernelTask): void {
         }
       }
 
-      // Loss of this query and d loss / d rank of the positives in reach.
-      let recall = 0;
-      dAll.fill(0, 0, inReach);
-      for (let i = 0; i < numK; i++) {
-        const k = ks[i]!;
-        const tk = tauKs[i]!;
-        const norm = Math.min(k, m);
-        let sum = (m - inReach) * sigLo;
-        for (let p = 0; p < inReach; p++) {
-          const x = (k - rank[p]!) / tk;
-          sum += 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
-        }
-        recall += Math.min(sum, k) / norm;
-        if (sum <= k) {
-          // d(-R_k / K) / d rank_p = sigmoid'(x) / (tk * norm * K), zero beyond the clamp.
-          for (let p = 0; p < inReach; p++) {
-            const x = (k - rank[p]!) / tk;
-            if (x < -50 || x > 50) continue;
-            const sg = 1 / (1 + Math.exp(-x));
-            dAll[p] = dAll[p]! + (sg * (1 - sg)) / (tk * norm * numK);
-          }
-        }
-      }
-      queryLoss[q] = 1 - recall / numK;
+      queryLoss[q] = recallLoss(m, inReach);
 
       // Backward: d rank_p / d s_j = sigmoid'(z) / tau, d rank_p / d s_p = -sum_j of that.
       let touched = false;
@@ -546,29 +554,7 @@ export function rankingKernel(task: KernelTask): void {
         }
       }
 
-      // Loss of this query and d loss / d rank of the positives in reach.
-      let recall = 0;
-      dAll.fill(0, 0, inReach);
-      for (let i = 0; i < numK; i++) {
-        const k = ks[i]!;
-        const tk = tauKs[i]!;
-        const norm = Math.min(k, m);
-        let sum = (m - inReach) * sigLo;
-        for (let p = 0; p < inReach; p++) {
-          const x = (k - rank[p]!) / tk;
-          sum += 1 / (1 + Math.exp(Math.min(50, Math.max(-50, -x))));
-        }
-        recall += Math.min(sum, k) / norm;
-        if (sum <= k) {
-          for (let p = 0; p < inReach; p++) {
-            const x = (k - rank[p]!) / tk;
-            if (x < -50 || x > 50) continue;
-            const sg = 1 / (1 + Math.exp(-x));
-            dAll[p] = dAll[p]! + (sg * (1 - sg)) / (tk * norm * numK);
-          }
-        }
-      }
-      queryLoss[q] = 1 - recall / numK;
+      queryLoss[q] = recallLoss(m, inReach);
 
       // Backward: d rank_p / d s_j = sigmoid'(z) / tau, d rank_p / d s_p = -sum_j of that; only
       // window columns (the candidates among them) can be non-zero.
