@@ -2,7 +2,8 @@
  * One measurement of RS@k forward + backward in a fresh process (so peak RSS belongs to it):
  * similarity matMul, loss, and the gradient back to the embeddings, on one of the batches of
  * `embeddings.ts` (synthetic 512-d, or a small CNN's 128-d embeddings of MNIST).
- * Usage: tsx --conditions=source losses/child.ts B KIND [implementation] [GRAD_FILE]
+ * Usage: tsx --conditions=source losses/child.ts B KIND [implementation] [GRAD_FILE] [--warm]
+ * (--warm: one untimed call on the same batch before the timed one)
  * Prints one JSON line (wall and CPU seconds of the timed call); with GRAD_FILE, also writes
  * d loss / d embeddings there (float32, row-major) and the batch file's path in the JSON line.
  */
@@ -11,10 +12,12 @@ import { tf, useBackend } from '@recallkit/core';
 import { recallAtKSurrogate, terminateWorkers } from '@recallkit/losses';
 import { batchFile, batchOf, KINDS, type Kind } from './embeddings';
 
-const batch = Number(process.argv[2]);
-const kind = (process.argv[3] ?? 'random') as Kind;
-const implementation = (process.argv[4] ?? 'auto') as 'auto' | 'fused' | 'composite';
-const gradFile = process.argv[5];
+const warmOnBatch = process.argv.includes('--warm');
+const argv = process.argv.filter((a) => a !== '--warm');
+const batch = Number(argv[2]);
+const kind = (argv[3] ?? 'random') as Kind;
+const implementation = (argv[4] ?? 'auto') as 'auto' | 'fused' | 'composite';
+const gradFile = argv[5];
 if (!KINDS.includes(kind)) throw new Error(`unknown embeddings '${kind}': one of ${KINDS.join(', ')}`);
 
 await useBackend('wasm');
@@ -48,6 +51,7 @@ step(
 );
 tf.dispose(warm);
 
+if (warmOnBatch) step(e, labels);
 const r = step(e, labels);
 const stats = loss.lastStats!;
 if (gradFile) writeFileSync(gradFile, Buffer.from(r.grad.buffer, r.grad.byteOffset, r.grad.byteLength));

@@ -6,7 +6,8 @@ in the rank sum, tau_rank 0.01, tau_k 1, k in {1, 2, 4, 8, 16}, clamped sigmoids
 batch file written by bench/losses/embeddings.ts: B int32 labels, then B x d float32 rows. The
 peer's layout needs the same number of positives for every query (4 per class here).
 
-Usage: /usr/bin/python3 peer_rsk.py [--threads 2] FILE B
+Usage: /usr/bin/python3 peer_rsk.py [--threads 2] [--warm] FILE B
+(--warm: one untimed forward + backward on the same batch before the timed one)
 Prints one JSON line: {"B":..,"d":..,"fwd_s":..,"bwd_s":..,"total_s":..,"loss":..}
 """
 import argparse
@@ -29,6 +30,7 @@ def main():
     ap.add_argument("batch", type=int)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--grad-out", help="write d loss / d embeddings here (float32, row-major)")
+    ap.add_argument("--warm", action="store_true", help="one untimed call on the same batch first")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     raw = open(a.file, "rb").read()
@@ -36,6 +38,9 @@ def main():
     labels = torch.from_numpy(np.frombuffer(raw[: 4 * B], dtype=np.int32).astype(np.int64))
     rows = np.frombuffer(raw[4 * B :], dtype=np.float32).reshape(B, -1)
     x = torch.from_numpy(rows.copy()).requires_grad_(True)
+    if a.warm:
+        rsk(x, labels).backward()
+        x.grad = None
     t0 = time.perf_counter()
     loss = rsk(x, labels)
     t1 = time.perf_counter()

@@ -10,7 +10,11 @@
  * difference over the largest entry). Every measurement is a fresh process, so its peak RSS is its
  * own: ours from `process.resourceUsage().maxRSS`, the peer's from `/usr/bin/time -v`.
  *
- * Usage (from bench/): npx tsx --conditions=source losses/run.ts [--reps 3] [--data k1,k2] [B ...]
+ * With --warm, both sides first make one untimed call on the timed batch itself (as every step of
+ * a training run after the first does): the timed call then pays no first-call costs (heap growth,
+ * worker start, allocator), on either side.
+ *
+ * Usage (from bench/): npx tsx --conditions=source losses/run.ts [--reps 3] [--warm] [--data k1,k2] [B ...]
  * Prints a markdown table (medians over the repetitions; ratio = ours / peer) and writes
  * losses/last-run.json.
  */
@@ -31,6 +35,8 @@ const PEER_CANNOT = new Set(['cnn-untrained', 'cnn-trained']);
 const args = process.argv.slice(2);
 const repsAt = args.indexOf('--reps');
 const reps = repsAt >= 0 ? Number(args.splice(repsAt, 2)[1]) : 3;
+const warmAt = args.indexOf('--warm');
+const warm = warmAt >= 0 && args.splice(warmAt, 1).length === 1;
 const dataAt = args.indexOf('--data');
 const kinds = dataAt >= 0 ? args.splice(dataAt, 2)[1]!.split(',') : [...KINDS];
 const sizes = args.length > 0 ? args.map(Number) : [1000, 2000, 4000];
@@ -45,7 +51,7 @@ interface Measure {
 
 function runPeer(batch: number, file: string, gradOut?: string): Measure {
   // /usr/bin/time -v reports on stderr; the peer prints its JSON line on stdout.
-  const extra = gradOut ? ` --grad-out ${gradOut}` : '';
+  const extra = `${gradOut ? ` --grad-out ${gradOut}` : ''}${warm ? ' --warm' : ''}`;
   const out = execFileSync(
     '/bin/sh',
     ['-c', `/usr/bin/time -v /usr/bin/python3 ${peer} --threads 2 ${file} ${batch}${extra} 2>&1`],
@@ -73,6 +79,7 @@ function runOurs(
       data,
       implementation,
       ...(gradOut ? [gradOut] : []),
+      ...(warm ? ['--warm'] : []),
     ],
     { encoding: 'utf8', cwd: resolve(here, '..'), maxBuffer: 1 << 24 },
   );
@@ -192,8 +199,10 @@ const table = [
 ].join('\n');
 const machine = `${cpus().length} cores, load average ${loadBefore[0]!.toFixed(1)} before and ${loadAfter[0]!.toFixed(1)} after`;
 console.log(table);
-console.log(`\nmedians of ${reps} repetitions; ${machine}`);
+console.log(
+  `\nmedians of ${reps} repetitions${warm ? ', each after one untimed call on the same batch (--warm)' : ''}; ${machine}`,
+);
 writeFileSync(
   resolve(here, 'last-run.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), reps, machine, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), reps, warm, machine, rows }, null, 2)}\n`,
 );

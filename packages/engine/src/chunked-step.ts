@@ -55,10 +55,7 @@ export async function chunkedGradients(options: GradientOptions): Promise<Gradie
   assertChunkSafe(model, training);
   checkLabels(labels, batchSize);
   const load = chunkLoader(options.inputs);
-  const ranges: Array<[number, number]> = [];
-  for (let start = 0; start < batchSize; start += chunkSize) {
-    ranges.push([start, Math.min(batchSize, start + chunkSize)]);
-  }
+  const ranges = chunkRanges(batchSize, chunkSize);
   if (ranges.length === 1) {
     // One chunk: one tape over network and loss gives the same gradient without stage 1's extra
     // forward pass, and the layers see the batch once, as in a plain step.
@@ -253,6 +250,14 @@ function checkRecomputed(
       { start, difference: worst },
     );
   }
+}
+
+/** The chunks [start, end) of a batch of `rows`, in the order both stages visit them. */
+export function chunkRanges(rows: number, chunkSize: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (let start = 0; start < rows; start += chunkSize)
+    ranges.push([start, Math.min(rows, start + chunkSize)]);
+  return ranges;
 }
 
 function chunkLoader(inputs: tf.Tensor | ChunkLoader): ChunkLoader {

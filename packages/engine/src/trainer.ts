@@ -23,8 +23,9 @@ import {
   trainerCheckpoints,
   writeCheckpoint,
 } from './checkpoint';
-import { applyGradients, chunkedGradients, trainableVariables } from './chunked-step';
+import { applyGradients, chunkedGradients, chunkRanges, trainableVariables } from './chunked-step';
 import type { RandomStateful, TrainingDataset, TrainingSampler } from './data';
+import { type ChunkRequest, LoadAhead } from './load-ahead';
 import { MetricsLog } from './metrics-log';
 import { adam, adamW, type Optimizer } from './optimizers';
 import { createProgress } from './progress';
@@ -180,27 +181,39 @@ export class Trainer {
       while (this.state.epoch < o.epochs && this.state.step < cap) {
         const epoch = this.state.epoch;
         const batches = o.sampler.batches(epoch);
-        while (this.state.batch < batches.length && this.state.step < cap) {
-          const indices = batches[this.state.batch] as Int32Array;
-          const started = performance.now();
-          const { loss, learningRate } = await this.trainStep(indices, epoch);
-          const imagesPerSecond = indices.length / ((performance.now() - started) / 1000);
-          this.state.batch += 1;
-          this.state.step += 1;
-          this.state.loss = loss;
-          const info = {
-            step: this.state.step,
-            epoch,
-            batch: this.state.batch - 1,
-            loss,
-            learningRate,
-            imagesPerSecond,
-          };
-          await this.log?.append({ ...info, time: new Date().toISOString() });
-          progress.update(this.state.step, info);
-          const every = o.checkpoint?.everySteps ?? 0;
-          if (dir && every > 0 && this.state.step % every === 0) lastCheckpoint = await this.saveStep(dir);
-          await o.onStep?.(info);
+        const augment = o.augment ? { seed: o.seed ?? 0, epoch } : undefined;
+        const ahead = new LoadAhead((r) => o.dataset.load(r.batch.subarray(r.start, r.end), augment));
+        try {
+          while (this.state.batch < batches.length && this.state.step < cap) {
+            const indices = batches[this.state.batch] as Int32Array;
+            const last = this.state.batch + 1 >= batches.length || this.state.step + 1 >= cap;
+            const started = performance.now();
+            const { loss, learningRate } = await this.trainStep(
+              indices,
+              epoch,
+              ahead,
+              last ? undefined : batches[this.state.batch + 1],
+            );
+            const imagesPerSecond = indices.length / ((performance.now() - started) / 1000);
+            this.state.batch += 1;
+            this.state.step += 1;
+            this.state.loss = loss;
+            const info = {
+              step: this.state.step,
+              epoch,
+              batch: this.state.batch - 1,
+              loss,
+              learningRate,
+              imagesPerSecond,
+            };
+            await this.log?.append({ ...info, time: new Date().toISOString() });
+            progress.update(this.state.step, info);
+            const every = o.checkpoint?.everySteps ?? 0;
+            if (dir && every > 0 && this.state.step % every === 0) lastCheckpoint = await this.saveStep(dir);
+            await o.onStep?.(info);
+          }
+        } finally {
+          await ahead.dispose();
         }
         if (this.state.batch >= batches.length) {
           await this.evaluateIfDue(epoch);
@@ -230,21 +243,32 @@ export class Trainer {
     this.optimizer.dispose();
   }
 
+  /**
+   * One optimiser step on `indices`. Its chunks come through `ahead`, each starting the load of the
+   * one the step asks for next (stage 1's chunks in order, then stage 3's; one chunk: just it),
+   * and the last starting the first chunk of `next`, the following batch.
+   */
   private async trainStep(
     indices: Int32Array,
     epoch: number,
+    ahead: LoadAhead,
+    next: Int32Array | undefined,
   ): Promise<{ loss: number; learningRate: number }> {
     const o = this.options;
     const labels = Int32Array.from(indices, (i) => o.dataset.labels[i] as number);
-    const augment = o.augment ? { seed: o.seed ?? 0, epoch } : undefined;
     const context: StepContext = { step: this.state.step, epoch, rng: this.rng };
+    const chunkSize = Math.min(o.chunkSize ?? indices.length, indices.length);
+    const chunks = chunkRequests(indices, chunkSize);
+    const order = chunks.length > 1 ? [...chunks, ...chunks] : chunks;
+    if (next) order.push(chunkRequests(next, Math.min(o.chunkSize ?? next.length, next.length))[0]!);
+    let served = 0;
     const { loss, variables, gradients } = await chunkedGradients({
       model: o.model,
       loss: (e, l) => o.loss(e, l, context),
-      inputs: (start, end) => o.dataset.load(indices.subarray(start, end), augment),
+      inputs: (start, end) => ahead.take({ batch: indices, start, end }, order[++served]),
       batchSize: indices.length,
       labels,
-      chunkSize: Math.min(o.chunkSize ?? indices.length, indices.length),
+      chunkSize,
       training: o.training ?? true,
       variables: this.variables,
       debug: o.debug ?? false,
@@ -549,4 +573,9 @@ function validate(o: TrainOptions): void {
   if (o.model.weights.some((w) => w.dtype !== 'float32')) {
     throw bad('the trainer checkpoints float32 weights only; the model has weights of another dtype');
   }
+}
+
+/** The chunks of `batch` as the step asks for them (see `chunkRanges`). */
+function chunkRequests(batch: Int32Array, chunkSize: number): ChunkRequest[] {
+  return chunkRanges(batch.length, chunkSize).map(([start, end]) => ({ batch, start, end }));
 }
