@@ -55,6 +55,14 @@ run(
 
 for (const pkg of packages) {
   const readme = readFileSync(join(pkg.path, 'README.md'), 'utf8');
+  // A relative link must resolve inside the installed package (npm shows the README from there).
+  const installed = join(project, 'node_modules', pkg.manifest.name);
+  for (const [, target] of readme.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^(https?:|mailto:|#)/.test(target)) continue;
+    if (!existsSync(join(installed, target.split('#')[0]))) {
+      failures.push(`${pkg.manifest.name}: README links to ${target}, which the package does not ship`);
+    }
+  }
   const example = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
   if (!example) {
     failures.push(`${pkg.manifest.name}: README has no \`\`\`js example`);
