@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createRng, describeBackend, tf, useBackend } from '../src/index';
-import { nativeKernelsPackage, setNativeKernels } from '../src/wasm/native';
+import { nativeKernelsPackage, setNativeKernels, setNativeKernelThreads } from '../src/wasm/native';
 import { relativeError } from './relative-error';
 
 // Where the addon is built (Linux x64 with OpenBLAS: tools/setup builds it), it must load and run;
@@ -113,6 +113,45 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
       expect(spies[i], `${name} ran natively`).toHaveBeenCalledTimes(i === 0 && expected.length > 1 ? 2 : 1);
     }
   });
+
+  it.each([
+    { x: [7, 9, 8, 4], f: [3, 3, 4, 5], strides: [2, 2], pad: 'same' },
+    // Two 16 MB im2col blocks per range at 2 threads, the last partial.
+    { x: [15, 64, 64, 16], f: [3, 3, 16, 4], strides: [1, 1], pad: 'same' },
+  ] as Case[])(
+    'the convolutions split the batch over threads: 1, 2, 3 and 5 agree with cpu, each the same every time ($x)',
+    async (k) => {
+      const x = random(k.x);
+      const w = random(k.f);
+      const info = tf.backend_util.computeConv2DInfo(k.x, k.f, k.strides, 1, k.pad);
+      const dy = random(info.outShape);
+      const run = () => {
+        const xt = tf.tensor4d(x, k.x);
+        const wt = tf.tensor4d(w, k.f);
+        const dyt = tf.tensor4d(dy, info.outShape);
+        const conv = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, k.strides, k.pad);
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), dyt)))([xt, wt]);
+        return [conv(xt, wt), dx as tf.Tensor, dw as tf.Tensor];
+      };
+      const expected = await on('cpu', run);
+      await useBackend('wasm');
+      const threads = describeBackend().nativeKernels?.threads ?? 1;
+      try {
+        for (const t of [1, 2, 3, 5]) {
+          setNativeKernelThreads(t);
+          const got = await on('wasm', run);
+          const again = await on('wasm', run);
+          for (const [i, name] of ['conv2d', 'input gradient', 'filter gradient'].entries()) {
+            expect(relativeError(got[i]!, expected[i]!), `${name}, ${t} threads`).toBeLessThan(1e-5);
+            expect(Array.from(again[i]!), `${name}, ${t} threads, again`).toEqual(Array.from(got[i]!));
+          }
+        }
+      } finally {
+        setNativeKernelThreads(threads);
+      }
+    },
+  );
 
   it.each([
     { activation: 'relu', bias: true, native: true },

@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +176,112 @@ static void biasAndActivation(float* y, int64_t rows, int64_t channels, const fl
 }
 
 /*
+ * The convolutions split the batch into contiguous ranges of images, one per thread (`threads`, set
+ * by setThreads): each range has its own im2col scratch and calls a one-thread sgemm. Their GEMMs
+ * are tall and narrow (a row per output pixel, 27 to a few hundred columns), which OpenBLAS's own
+ * threads barely speed up, and im2col / col2im, single-threaded otherwise, split the same way.
+ */
+static int threads_ = 1;
+static int blasThreads_ = 1;
+
+typedef struct Conv Conv;
+struct Conv {
+  Geometry g;
+  const float *in, *w, *bias;
+  float* out;
+  bool relu;
+  float* partial[64]; /* conv2dBackpropFilter: each range's dw (range 0 writes dw itself) */
+  int (*work)(const Conv* c, int64_t b0, int64_t b1, int t);
+};
+
+typedef struct {
+  const Conv* c;
+  int64_t b0, b1;
+  int t, ok;
+} Range;
+
+static void* runRange(void* arg) {
+  Range* r = arg;
+  r->ok = r->c->work(r->c, r->b0, r->b1, r->t);
+  return NULL;
+}
+
+/* Runs c->work over `ranges` contiguous ranges of the batch, the first on this thread; 1 if all ran. */
+static int overBatch(const Conv* c, int ranges) {
+  Range r[64] = {{0}};
+  pthread_t id[64];
+  bool started[64] = {false};
+  for (int t = 0; t < ranges; t++) {
+    r[t] = (Range){c, c->g.batch * t / ranges, c->g.batch * (t + 1) / ranges, t, 0};
+  }
+  if (ranges > 1) openblas_set_num_threads(1);
+  for (int t = 1; t < ranges; t++) started[t] = pthread_create(&id[t], NULL, runRange, &r[t]) == 0;
+  runRange(&r[0]);
+  int ok = r[0].ok;
+  for (int t = 1; t < ranges; t++) {
+    if (started[t]) pthread_join(id[t], NULL);
+    else runRange(&r[t]); /* no thread to be had: run it here */
+    ok = ok && r[t].ok;
+  }
+  if (ranges > 1) openblas_set_num_threads(blasThreads_);
+  return ok;
+}
+
+/* Ranges for a batch: one per thread, never more than images. */
+static int rangesFor(const Geometry* g) { return g->batch < threads_ ? (int)g->batch : threads_; }
+
+static int forwardRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+  (void)t;
+  const Geometry* g = &c->g;
+  const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g);
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return 0;
+  for (int64_t s = b0; s < b1; s += block) {
+    const int64_t nb = s + block <= b1 ? block : b1 - s;
+    im2col(g, c->in, s, nb, col);
+    float* out = c->out + s * m * g->outC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * m, g->outC, k, 1.0f, col, k, c->w, g->outC, 0.0f,
+                out, g->outC);
+    biasAndActivation(out, nb * m, g->outC, c->bias, c->relu);
+  }
+  free(col);
+  return 1;
+}
+
+static int inputGradRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+  (void)t;
+  const Geometry* g = &c->g;
+  const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g), image = g->inH * g->inW * g->inC;
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return 0;
+  memset(c->out + b0 * image, 0, sizeof(float) * (b1 - b0) * image);
+  for (int64_t s = b0; s < b1; s += block) {
+    const int64_t nb = s + block <= b1 ? block : b1 - s;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * m, k, g->outC, 1.0f, c->in + s * m * g->outC, g->outC,
+                c->w, g->outC, 0.0f, col, k);
+    col2im(g, col, s, nb, c->out);
+  }
+  free(col);
+  return 1;
+}
+
+static int filterGradRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+  const Geometry* g = &c->g;
+  const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g);
+  float* dw = c->partial[t];
+  float* col = malloc(sizeof(float) * block * m * k);
+  if (col == NULL) return 0;
+  for (int64_t s = b0; s < b1; s += block) {
+    const int64_t nb = s + block <= b1 ? block : b1 - s;
+    im2col(g, c->in, s, nb, col);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g->outC, nb * m, 1.0f, col, k, c->w + s * m * g->outC,
+                g->outC, s == b0 ? 0.0f : 1.0f, dw, g->outC);
+  }
+  free(col);
+  return 1;
+}
+
+/*
  * conv2d(x, filter, y, dims[, bias[, relu]]): y = x * filter, plus bias (a Float32Array of outC, or
  * null) and then max(0, y) when relu is true: tfjs's FusedConv2D with a linear or ReLU activation.
  */
@@ -200,27 +307,15 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   if (extra[1] != NULL && napi_get_value_bool(env, extra[1], &relu) != napi_ok) {
     return fail(env, "conv2d: relu must be a boolean");
   }
-  const float *x = a[0], *w = a[1];
-  float* y = a[2];
   const int64_t k = patch(&g), m = pixels(&g);
   if (direct(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.batch * m, g.outC, k, 1.0f, x, k, w, g.outC,
-                0.0f, y, g.outC);
-    biasAndActivation(y, g.batch * m, g.outC, bias, relu);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.batch * m, g.outC, k, 1.0f, a[0], k, a[1], g.outC,
+                0.0f, a[2], g.outC);
+    biasAndActivation(a[2], g.batch * m, g.outC, bias, relu);
     return NULL;
   }
-  const int64_t block = imagesPerBlock(&g);
-  float* col = malloc(sizeof(float) * block * m * k);
-  if (col == NULL) return fail(env, "conv2d: out of memory for the im2col block");
-  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
-    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
-    im2col(&g, x, b0, nb, col);
-    float* out = y + b0 * m * g.outC;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * m, g.outC, k, 1.0f, col, k, w, g.outC, 0.0f, out,
-                g.outC);
-    biasAndActivation(out, nb * m, g.outC, bias, relu);
-  }
-  free(col);
+  Conv c = {.g = g, .in = a[0], .w = a[1], .bias = bias, .out = a[2], .relu = relu, .work = forwardRange};
+  if (!overBatch(&c, rangesFor(&g))) return fail(env, "conv2d: out of memory for the im2col block");
   return NULL;
 }
 
@@ -233,29 +328,22 @@ static napi_value conv2dBackpropInput(napi_env env, napi_callback_info info) {
   if ((int64_t)n[0] != outputSize(&g) || (int64_t)n[1] != filterSize(&g) || (int64_t)n[2] != inputSize(&g)) {
     return fail(env, "conv2dBackpropInput: array lengths do not match the geometry");
   }
-  const float *dy = a[0], *w = a[1];
-  float* dx = a[2];
   const int64_t k = patch(&g), m = pixels(&g);
   if (direct(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.batch * m, k, g.outC, 1.0f, dy, g.outC, w, g.outC,
-                0.0f, dx, k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.batch * m, k, g.outC, 1.0f, a[0], g.outC, a[1], g.outC,
+                0.0f, a[2], k);
     return NULL;
   }
-  const int64_t block = imagesPerBlock(&g);
-  float* col = malloc(sizeof(float) * block * m * k);
-  if (col == NULL) return fail(env, "conv2dBackpropInput: out of memory for the im2col block");
-  memset(dx, 0, sizeof(float) * inputSize(&g));
-  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
-    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * m, k, g.outC, 1.0f, dy + b0 * m * g.outC, g.outC,
-                w, g.outC, 0.0f, col, k);
-    col2im(&g, col, b0, nb, dx);
-  }
-  free(col);
+  Conv c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = inputGradRange};
+  if (!overBatch(&c, rangesFor(&g))) return fail(env, "conv2dBackpropInput: out of memory for the im2col block");
   return NULL;
 }
 
-/* conv2dBackpropFilter(x, dy, dw, dims): dw = the gradient of sum(dy * conv2d(x, filter)). */
+/*
+ * conv2dBackpropFilter(x, dy, dw, dims): dw = the gradient of sum(dy * conv2d(x, filter)). Each range
+ * sums its images' share; the shares are added in range order, so a given thread count always
+ * gives the same bits.
+ */
 static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
@@ -264,24 +352,24 @@ static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   if ((int64_t)n[0] != inputSize(&g) || (int64_t)n[1] != outputSize(&g) || (int64_t)n[2] != filterSize(&g)) {
     return fail(env, "conv2dBackpropFilter: array lengths do not match the geometry");
   }
-  const float *x = a[0], *dy = a[1];
-  float* dw = a[2];
-  const int64_t k = patch(&g), m = pixels(&g);
+  const int64_t k = patch(&g), m = pixels(&g), size = filterSize(&g);
   if (direct(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.outC, g.batch * m, 1.0f, x, k, dy, g.outC, 0.0f,
-                dw, g.outC);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.outC, g.batch * m, 1.0f, a[0], k, a[1], g.outC, 0.0f,
+                a[2], g.outC);
     return NULL;
   }
-  const int64_t block = imagesPerBlock(&g);
-  float* col = malloc(sizeof(float) * block * m * k);
-  if (col == NULL) return fail(env, "conv2dBackpropFilter: out of memory for the im2col block");
-  for (int64_t b0 = 0; b0 < g.batch; b0 += block) {
-    const int64_t nb = b0 + block <= g.batch ? block : g.batch - b0;
-    im2col(&g, x, b0, nb, col);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.outC, nb * m, 1.0f, col, k, dy + b0 * m * g.outC,
-                g.outC, b0 == 0 ? 0.0f : 1.0f, dw, g.outC);
+  const int ranges = rangesFor(&g);
+  Conv c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = filterGradRange};
+  c.partial[0] = a[2];
+  float* shares = ranges > 1 ? malloc(sizeof(float) * size * (ranges - 1)) : NULL;
+  if (ranges > 1 && shares == NULL) return fail(env, "conv2dBackpropFilter: out of memory for the partial sums");
+  for (int t = 1; t < ranges; t++) c.partial[t] = shares + (t - 1) * size;
+  const int ok = overBatch(&c, ranges);
+  for (int t = 1; ok && t < ranges; t++) {
+    for (int64_t i = 0; i < size; i++) a[2][i] += c.partial[t][i];
   }
-  free(col);
+  free(shares);
+  if (!ok) return fail(env, "conv2dBackpropFilter: out of memory for the im2col block");
   return NULL;
 }
 
@@ -376,7 +464,7 @@ static napi_value batchMatMul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setThreads(n): OpenBLAS's thread count. */
+/* setThreads(n): the convolutions' threads (at most 64) and OpenBLAS's (for the other products). */
 static napi_value setThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   size_t argc = 1;
@@ -385,6 +473,8 @@ static napi_value setThreads(napi_env env, napi_callback_info info) {
   if (argc != 1 || napi_get_value_int32(env, argv[0], &threads) != napi_ok || threads < 1) {
     return fail(env, "setThreads: expected a positive integer");
   }
+  threads_ = threads < 64 ? threads : 64;
+  blasThreads_ = threads;
   openblas_set_num_threads(threads);
   return NULL;
 }
