@@ -32,9 +32,9 @@ export function maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array,
  * (0 or 1), a batch of 1 broadcast; row-major, a[i] m x k (k x m transposed), b[i] k x n (n x k).
  */
 export function batchMatMul(a: Float32Array, b: Float32Array, c: Float32Array, dims: Int32Array): void;
-/** Sets OpenBLAS's threads. */
+/** Sets the threads: the convolutions' (one range of the batch each, at most 64) and OpenBLAS's. */
 export function setThreads(threads: number): void;
-/** OpenBLAS's threads. */
+/** The threads set (OpenBLAS's count). */
 export function threads(): number;
 /** OpenBLAS's configuration string: version, build options, the CPU kernel chosen at run time. */
 export function blas(): string;
