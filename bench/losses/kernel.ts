@@ -6,11 +6,21 @@
  * Usage (from bench/): npx tsx --conditions=source losses/kernel.ts KIND B [reps]
  */
 import { tf, useBackend } from '@recallkit/core';
-import { gramBackward } from '../../packages/losses/src/fused/index';
+import { gramBackward, kernelTask } from '../../packages/losses/src/fused/index';
 import { rankingKernel } from '../../packages/losses/src/fused/kernel';
 import { positivesFromLabels } from '../../packages/losses/src/positives';
+import type { RankingSpec } from '../../packages/losses/src/spec';
 import { batchOf, type Kind } from './embeddings';
 
+/** RS@k with the authors' defaults, the query in its own ranking. */
+const RSK: RankingSpec = {
+  kind: 'rsk',
+  name: 'rsk',
+  tau: 0.01,
+  ks: [1, 2, 4, 8, 16],
+  tauKs: [1, 1, 1, 1, 1],
+  useSelf: true,
+};
 const kind = (process.argv[2] ?? 'emoji-untrained') as Kind;
 const rows = Number(process.argv[3] ?? 4000);
 const reps = Number(process.argv[4] ?? 3);
@@ -28,25 +38,7 @@ for (let r = 0; r < reps; r++) {
   const rowTouched = new Uint8Array(rows);
   const queryLoss = new Float64Array(rows);
   const c0 = cpu();
-  rankingKernel({
-    kind: 'rsk',
-    n: rows,
-    rowStart: 0,
-    rowEnd: rows,
-    scores,
-    scoresRow0: 0,
-    grad,
-    rowTouched,
-    queryLoss,
-    posPtr: positives.posPtr,
-    posIdx: positives.posIdx,
-    self,
-    useSelf: true,
-    tau: 0.01,
-    ks: [1, 2, 4, 8, 16],
-    tauKs: [1, 1, 1, 1, 1],
-    scale: 1 / positives.withPositives,
-  });
+  rankingKernel(kernelTask(RSK, RSK.ks, scores, grad, rowTouched, queryLoss, rows, rows, positives, self));
   const c1 = cpu();
   const g = tf.tidy(() => gramBackward({ loss: 0, grad, rowTouched }, e, 1 << 21));
   g.dataSync();

@@ -77,7 +77,7 @@ function fusedRanking(
 }
 
 /** A kernel task over all rows of a score block (arrays are filled by the caller). */
-function kernelTask(
+export function kernelTask(
   spec: RankingSpec,
   ks: number[],
   scores: Float32Array,
