@@ -119,7 +119,7 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
     // Two 16 MB im2col blocks per range at 2 threads, the last partial.
     { x: [15, 64, 64, 16], f: [3, 3, 16, 4], strides: [1, 1], pad: 'same' },
   ] as Case[])(
-    'the convolutions split the batch over threads: 1, 2, 3 and 5 agree with cpu, each the same every time ($x)',
+    'the convolutions and the max-pool gradient split the batch over threads: 1, 2, 3 and 5 agree with cpu, each the same every time ($x)',
     async (k) => {
       const x = random(k.x);
       const w = random(k.f);
@@ -132,7 +132,8 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
         const conv = (a: tf.Tensor, b: tf.Tensor) =>
           tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, k.strides, k.pad);
         const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), dyt)))([xt, wt]);
-        return [conv(xt, wt), dx as tf.Tensor, dw as tf.Tensor];
+        const pool = (a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same')));
+        return [conv(xt, wt), dx as tf.Tensor, dw as tf.Tensor, tf.grad(pool)(xt)];
       };
       const expected = await on('cpu', run);
       await useBackend('wasm');
@@ -142,7 +143,12 @@ describe.skipIf(!built)('@recallkit/kernels-linux-x64 on wasm', () => {
           setNativeKernelThreads(t);
           const got = await on('wasm', run);
           const again = await on('wasm', run);
-          for (const [i, name] of ['conv2d', 'input gradient', 'filter gradient'].entries()) {
+          for (const [i, name] of [
+            'conv2d',
+            'input gradient',
+            'filter gradient',
+            'max-pool gradient',
+          ].entries()) {
             expect(relativeError(got[i]!, expected[i]!), `${name}, ${t} threads`).toBeLessThan(1e-5);
             expect(Array.from(again[i]!), `${name}, ${t} threads, again`).toEqual(Array.from(got[i]!));
           }

@@ -187,7 +187,7 @@ static int blasThreads_ = 1;
 typedef struct Conv Conv;
 struct Conv {
   Geometry g;
-  const float *in, *w, *bias;
+  const float *in, *w, *bias; /* w: the filter, or dy (conv2dBackpropFilter, maxPoolGrad) */
   float* out;
   bool relu;
   float* partial[64]; /* conv2dBackpropFilter: each range's dw (range 0 writes dw itself) */
@@ -378,6 +378,42 @@ static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
  * window) holding the window's maximum, summed where windows overlap; a window of NaN or -Infinity
  * only passes nothing (tfjs cpu's MaxPoolGrad). dims as for a convolution with outC = inC.
  */
+static int maxPoolGradRange(const Conv* k, int64_t b0, int64_t b1, int t) {
+  (void)t;
+  const Geometry* g = &k->g;
+  const int64_t c = g->inC, image = g->inH * g->inW * c;
+  memset(k->out + b0 * image, 0, sizeof(float) * (b1 - b0) * image);
+  const float* d = k->w + b0 * g->outH * g->outW * c;
+  for (int64_t b = b0; b < b1; b++) {
+    const float* x = k->in + b * image;
+    float* dx = k->out + b * image;
+    for (int64_t oy = 0; oy < g->outH; oy++) {
+      const int64_t r0 = oy * g->sH - g->padT;
+      const int64_t rMin = r0 > 0 ? r0 : 0, rMax = r0 + g->fH < g->inH ? r0 + g->fH : g->inH;
+      for (int64_t ox = 0; ox < g->outW; ox++, d += c) {
+        const int64_t c0 = ox * g->sW - g->padL;
+        const int64_t cMin = c0 > 0 ? c0 : 0, cMax = c0 + g->fW < g->inW ? c0 + g->fW : g->inW;
+        /* Channel by channel, so that the running maximum and its offset stay in registers. */
+        for (int64_t ch = 0; ch < c; ch++) {
+          float best = -INFINITY;
+          int64_t at = -1;
+          for (int64_t r = rMin; r < rMax; r++) {
+            for (int64_t col = cMin; col < cMax; col++) {
+              const int64_t i = (r * g->inW + col) * c + ch;
+              if (x[i] > best) {
+                best = x[i];
+                at = i;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += d[ch];
+        }
+      }
+    }
+  }
+  return 1;
+}
+
 static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
   float* a[3];
   size_t n[3];
@@ -387,38 +423,9 @@ static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
       g.outC != g.inC) {
     return fail(env, "maxPoolGrad: array lengths do not match the geometry");
   }
-  const float* x = a[0];
-  const float* d = a[1];
-  float* dx = a[2];
-  const int64_t c = g.inC;
-  memset(dx, 0, sizeof(float) * inputSize(&g));
-  for (int64_t b = 0; b < g.batch; b++) {
-    const float* image = x + b * g.inH * g.inW * c;
-    float* dImage = dx + b * g.inH * g.inW * c;
-    for (int64_t oy = 0; oy < g.outH; oy++) {
-      const int64_t r0 = oy * g.sH - g.padT;
-      const int64_t rMin = r0 > 0 ? r0 : 0, rMax = r0 + g.fH < g.inH ? r0 + g.fH : g.inH;
-      for (int64_t ox = 0; ox < g.outW; ox++, d += c) {
-        const int64_t c0 = ox * g.sW - g.padL;
-        const int64_t cMin = c0 > 0 ? c0 : 0, cMax = c0 + g.fW < g.inW ? c0 + g.fW : g.inW;
-        /* Channel by channel, so that the running maximum and its offset stay in registers. */
-        for (int64_t ch = 0; ch < c; ch++) {
-          float best = -INFINITY;
-          int64_t at = -1;
-          for (int64_t r = rMin; r < rMax; r++) {
-            for (int64_t col = cMin; col < cMax; col++) {
-              const int64_t i = (r * g.inW + col) * c + ch;
-              if (image[i] > best) {
-                best = image[i];
-                at = i;
-              }
-            }
-          }
-          if (at >= 0) dImage[at] += d[ch];
-        }
-      }
-    }
-  }
+  /* Images are independent: the batch splits over the threads as the convolutions' does. */
+  Conv k = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = maxPoolGradRange};
+  overBatch(&k, rangesFor(&g));
   return NULL;
 }
 
