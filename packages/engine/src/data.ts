@@ -7,7 +7,10 @@ import type { tf } from '@recallkit/core';
 export interface TrainingDataset {
   readonly length: number;
   readonly labels: Int32Array;
-  /** Images of `indices`; `augment` decides every random choice from (seed, epoch, index). */
+  /**
+   * Images of `indices`; `augment` decides every random choice from (seed, epoch, index). The
+   * trainer loads one chunk ahead (`loadAhead`), so a call may start before an earlier one resolves.
+   */
   load(indices: ArrayLike<number>, augment?: { seed: number; epoch: number }): Promise<tf.Tensor>;
 }
 

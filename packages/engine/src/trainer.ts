@@ -77,6 +77,11 @@ export interface TrainOptions {
   seed?: number;
   /** Ask the dataset for augmented images, decided by (seed, epoch, index). */
   augment?: boolean;
+  /**
+   * Load the next chunk while the step computes on this one (default true): the dataset's `load`
+   * is then called before an earlier call has resolved. false: each chunk is loaded when asked for.
+   */
+  loadAhead?: boolean;
   /** Layer mode in both passes of the step (default true; see `chunkedGradients`). */
   training?: boolean;
   optimizer?: OptimizerConfig;
@@ -186,7 +191,8 @@ export class Trainer {
         try {
           while (this.state.batch < batches.length && this.state.step < cap) {
             const indices = batches[this.state.batch] as Int32Array;
-            const last = this.state.batch + 1 >= batches.length || this.state.step + 1 >= cap;
+            const last =
+              o.loadAhead === false || this.state.batch + 1 >= batches.length || this.state.step + 1 >= cap;
             const started = performance.now();
             const { loss, learningRate } = await this.trainStep(
               indices,
@@ -259,7 +265,7 @@ export class Trainer {
     const context: StepContext = { step: this.state.step, epoch, rng: this.rng };
     const chunkSize = Math.min(o.chunkSize ?? indices.length, indices.length);
     const chunks = chunkRequests(indices, chunkSize);
-    const order = chunks.length > 1 ? [...chunks, ...chunks] : chunks;
+    const order = o.loadAhead === false ? [] : chunks.length > 1 ? [...chunks, ...chunks] : chunks;
     if (next) order.push(chunkRequests(next, Math.min(o.chunkSize ?? next.length, next.length))[0]!);
     let served = 0;
     const { loss, variables, gradients } = await chunkedGradients({

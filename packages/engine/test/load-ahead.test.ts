@@ -27,7 +27,7 @@ describe('the trainer loads ahead', () => {
   const perEpoch = sampler.batches(0).length;
   const STEPS = perEpoch + 2; // into the second epoch, stopped by the iteration cap
 
-  async function run(chunkSize: number, loadMs: number) {
+  async function run(chunkSize: number, loadMs: number, loadAhead?: boolean) {
     const events: string[] = [];
     const before = tf.memory().numTensors;
     const model = mlp(8, 6, 3);
@@ -43,6 +43,7 @@ describe('the trainer loads ahead', () => {
       augment: true,
       optimizer: { type: 'adamw', learningRate: 0.01 },
       progress: false,
+      ...(loadAhead === undefined ? {} : { loadAhead }),
       onStep: ({ step }) => {
         events.push(`step ${step}`);
       },
@@ -77,6 +78,15 @@ describe('the trainer loads ahead', () => {
       `load ${sampler.batches(0)[1]![0]}+8`,
       'step 1',
     ]);
+  });
+
+  it('loadAhead: false loads each chunk when the step asks for it, to the same weights', async () => {
+    const ahead = await run(5, 5);
+    const { events, weights } = await run(5, 5, false);
+    expect(events.filter((e) => e.startsWith('load')).length).toBe(STEPS * 4);
+    const first = sampler.batches(0);
+    expect(events.indexOf(`load ${first[1]![0]}+5`)).toBeGreaterThan(events.indexOf('step 1'));
+    expect(weights).toEqual(ahead.weights);
   });
 
   it('gives the weights of a run whose loads are immediate', async () => {
