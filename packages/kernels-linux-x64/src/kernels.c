@@ -176,26 +176,28 @@ static void biasAndActivation(float* y, int64_t rows, int64_t channels, const fl
 }
 
 /*
- * The convolutions split the batch into contiguous ranges of images, one per thread (`threads`, set
- * by setThreads): each range has its own im2col scratch and calls a one-thread sgemm. Their GEMMs
- * are tall and narrow (a row per output pixel, 27 to a few hundred columns), which OpenBLAS's own
- * threads barely speed up, and im2col / col2im, single-threaded otherwise, split the same way.
+ * The convolutions and the max-pool gradient split the batch into contiguous ranges of images, one
+ * per thread (`threads`, set by setThreads). A convolution's range has its own im2col scratch and
+ * calls a one-thread sgemm: their GEMMs are tall and narrow (a row per output pixel, 27 to a few
+ * hundred columns), which OpenBLAS's own threads barely speed up, and im2col / col2im,
+ * single-threaded otherwise, split the same way.
  */
 static int threads_ = 1;
 static int blasThreads_ = 1;
 
-typedef struct Conv Conv;
-struct Conv {
+/* One kernel call over the batch: its operands, and `work`, which does the images [b0, b1). */
+typedef struct BatchJob BatchJob;
+struct BatchJob {
   Geometry g;
   const float *in, *w, *bias; /* w: the filter, or dy (conv2dBackpropFilter, maxPoolGrad) */
   float* out;
   bool relu;
   float* partial[64]; /* conv2dBackpropFilter: each range's dw (range 0 writes dw itself) */
-  int (*work)(const Conv* c, int64_t b0, int64_t b1, int t);
+  int (*work)(const BatchJob* c, int64_t b0, int64_t b1, int t);
 };
 
 typedef struct {
-  const Conv* c;
+  const BatchJob* c;
   int64_t b0, b1;
   int t, ok;
 } Range;
@@ -207,7 +209,7 @@ static void* runRange(void* arg) {
 }
 
 /* Runs c->work over `ranges` contiguous ranges of the batch, the first on this thread; 1 if all ran. */
-static int overBatch(const Conv* c, int ranges) {
+static int overBatch(const BatchJob* c, int ranges) {
   Range r[64] = {{0}};
   pthread_t id[64];
   bool started[64] = {false};
@@ -230,7 +232,7 @@ static int overBatch(const Conv* c, int ranges) {
 /* Ranges for a batch: one per thread, never more than images. */
 static int rangesFor(const Geometry* g) { return g->batch < threads_ ? (int)g->batch : threads_; }
 
-static int forwardRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+static int forwardRange(const BatchJob* c, int64_t b0, int64_t b1, int t) {
   (void)t;
   const Geometry* g = &c->g;
   const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g);
@@ -248,7 +250,7 @@ static int forwardRange(const Conv* c, int64_t b0, int64_t b1, int t) {
   return 1;
 }
 
-static int inputGradRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+static int inputGradRange(const BatchJob* c, int64_t b0, int64_t b1, int t) {
   (void)t;
   const Geometry* g = &c->g;
   const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g), image = g->inH * g->inW * g->inC;
@@ -265,7 +267,7 @@ static int inputGradRange(const Conv* c, int64_t b0, int64_t b1, int t) {
   return 1;
 }
 
-static int filterGradRange(const Conv* c, int64_t b0, int64_t b1, int t) {
+static int filterGradRange(const BatchJob* c, int64_t b0, int64_t b1, int t) {
   const Geometry* g = &c->g;
   const int64_t k = patch(g), m = pixels(g), block = imagesPerBlock(g);
   float* dw = c->partial[t];
@@ -314,7 +316,7 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
     biasAndActivation(a[2], g.batch * m, g.outC, bias, relu);
     return NULL;
   }
-  Conv c = {.g = g, .in = a[0], .w = a[1], .bias = bias, .out = a[2], .relu = relu, .work = forwardRange};
+  BatchJob c = {.g = g, .in = a[0], .w = a[1], .bias = bias, .out = a[2], .relu = relu, .work = forwardRange};
   if (!overBatch(&c, rangesFor(&g))) return fail(env, "conv2d: out of memory for the im2col block");
   return NULL;
 }
@@ -334,7 +336,7 @@ static napi_value conv2dBackpropInput(napi_env env, napi_callback_info info) {
                 0.0f, a[2], k);
     return NULL;
   }
-  Conv c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = inputGradRange};
+  BatchJob c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = inputGradRange};
   if (!overBatch(&c, rangesFor(&g))) return fail(env, "conv2dBackpropInput: out of memory for the im2col block");
   return NULL;
 }
@@ -359,7 +361,7 @@ static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const int ranges = rangesFor(&g);
-  Conv c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = filterGradRange};
+  BatchJob c = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = filterGradRange};
   c.partial[0] = a[2];
   float* shares = ranges > 1 ? malloc(sizeof(float) * size * (ranges - 1)) : NULL;
   if (ranges > 1 && shares == NULL) return fail(env, "conv2dBackpropFilter: out of memory for the partial sums");
@@ -378,7 +380,7 @@ static napi_value conv2dBackpropFilter(napi_env env, napi_callback_info info) {
  * window) holding the window's maximum, summed where windows overlap; a window of NaN or -Infinity
  * only passes nothing (tfjs cpu's MaxPoolGrad). dims as for a convolution with outC = inC.
  */
-static int maxPoolGradRange(const Conv* k, int64_t b0, int64_t b1, int t) {
+static int maxPoolGradRange(const BatchJob* k, int64_t b0, int64_t b1, int t) {
   (void)t;
   const Geometry* g = &k->g;
   const int64_t c = g->inC, image = g->inH * g->inW * c;
@@ -424,7 +426,7 @@ static napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
     return fail(env, "maxPoolGrad: array lengths do not match the geometry");
   }
   /* Images are independent: the batch splits over the threads as the convolutions' does. */
-  Conv k = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = maxPoolGradRange};
+  BatchJob k = {.g = g, .in = a[0], .w = a[1], .out = a[2], .work = maxPoolGradRange};
   overBatch(&k, rangesFor(&g));
   return NULL;
 }
