@@ -5,34 +5,17 @@
  *
  *   cd bench && npx tsx --conditions=source datasets/run.ts [images=96] [rounds=3]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { useBackend } from '@recallkit/core';
 import { centerCropBox, ImageDataset, planSample, resizeShorterSide } from '@recallkit/datasets';
-import jpeg from 'jpeg-js';
+import { makeJpeg, PHOTO_HEIGHT, PHOTO_WIDTH } from './jpeg';
 
 const count = Number(process.argv[2] ?? 96);
 const rounds = Number(process.argv[3] ?? 3);
-const [W, H, SIZE] = [500, 375, 224]; // about the median CUB-200 / Cars196 image
-
-/** A photo-like test image (encoded by jpeg-js, baseline JPEG): smooth colour fields plus noise (so JPEG sizes are realistic). */
-function makeJpeg(path: string, seed: number): void {
-  const px = Buffer.alloc(W * H * 4, 255);
-  let s = seed * 2654435761;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      const noise = (s >>> 24) % 24;
-      const i = (y * W + x) * 4;
-      px[i] = (128 + 100 * Math.sin((x + seed * 13) / 40) + noise) & 255;
-      px[i + 1] = (128 + 90 * Math.cos((y + seed * 7) / 30) + noise) & 255;
-      px[i + 2] = ((x * y) / 300 + seed * 11 + noise) & 255;
-    }
-  }
-  writeFileSync(path, jpeg.encode({ data: px, width: W, height: H }, 90).data);
-}
+const [W, H, SIZE] = [PHOTO_WIDTH, PHOTO_HEIGHT, 224];
 
 /** The affine map output pixel -> source pixel of each sample (same plans as the sharp pipeline). */
 function jobs(files: string[], augment: { seed: number; epoch: number } | undefined) {

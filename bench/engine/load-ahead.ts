@@ -6,7 +6,7 @@
  *
  *   cd bench && npx tsx --conditions=source engine/load-ahead.ts [steps=12] [rounds=2]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, useBackend } from '@recallkit/core';
@@ -14,28 +14,11 @@ import { ImageDataset, mPerClassSampler } from '@recallkit/datasets';
 import { train } from '@recallkit/engine';
 import { recallAtKSurrogate } from '@recallkit/losses';
 import { smallCnn } from '@recallkit/models';
-import jpeg from 'jpeg-js';
+import { makeJpeg, PHOTO_HEIGHT, PHOTO_WIDTH } from '../datasets/jpeg';
 
 const steps = Number(process.argv[2] ?? 12);
 const rounds = Number(process.argv[3] ?? 2);
-const [W, H, SIZE, CLASSES, PER_CLASS] = [500, 375, 64, 64, 4];
-
-/** A photo-like JPEG (smooth colour fields plus noise, so that its size is realistic). */
-function makeJpeg(path: string, seed: number): void {
-  const px = Buffer.alloc(W * H * 4, 255);
-  let s = seed * 2654435761;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      const noise = (s >>> 24) % 24;
-      const i = (y * W + x) * 4;
-      px[i] = (128 + 100 * Math.sin((x + seed * 13) / 40) + noise) & 255;
-      px[i + 1] = (128 + 90 * Math.cos((y + seed * 7) / 30) + noise) & 255;
-      px[i + 2] = ((x * y) / 300 + seed * 11 + noise) & 255;
-    }
-  }
-  writeFileSync(path, jpeg.encode({ data: px, width: W, height: H }, 90).data);
-}
+const [W, H, SIZE, CLASSES, PER_CLASS] = [PHOTO_WIDTH, PHOTO_HEIGHT, 64, 64, 4];
 
 await useBackend('wasm');
 const dir = mkdtempSync(join(tmpdir(), 'recallkit-load-ahead-'));
