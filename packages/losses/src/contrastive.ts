@@ -276,20 +276,22 @@ export function contrastive(options: ContrastiveOptions = {}): EmbeddingLoss {
     const nPos = positives.posIdx.length;
     if (nPos === 0) throw noPositive();
     checkRows(scores, 'contrastive: scores', 'finite');
-    const posMask = new Float32Array(rows * n);
     const negMask = new Float32Array(rows * n);
     let nNeg = 0;
     for (let q = 0; q < rows; q++) {
       for (let j = 0; j < n; j++) {
-        if (relevance[q * n + j] !== 0) posMask[q * n + j] = 1;
-        else if (self[q] !== j) {
+        if (relevance[q * n + j] === 0 && self[q] !== j) {
           negMask[q * n + j] = 1;
           nNeg++;
         }
       }
     }
     const value = tf.tidy(() => {
-      const pos = tf.tensor2d(posMask, [rows, n]);
+      // checkScoreBlock has checked the relevance is 0/1: it is the positives' mask as it is.
+      const pos =
+        block.relevant instanceof tf.Tensor
+          ? block.relevant
+          : tf.tensor2d(Float32Array.from(relevance), [rows, n]);
       const neg = tf.tensor2d(negMask, [rows, n]);
       let pullTerms: tf.Tensor;
       let pushTerms: tf.Tensor;
