@@ -19,7 +19,11 @@ const same = (a: ChunkRequest, b: ChunkRequest) =>
 export class LoadAhead {
   private pending?: { request: ChunkRequest; images: Promise<tf.Tensor> };
 
-  constructor(private readonly load: (request: ChunkRequest) => Promise<tf.Tensor>) {}
+  /** With `enabled` false, every chunk is loaded when taken and nothing ahead. */
+  constructor(
+    private readonly load: (request: ChunkRequest) => Promise<tf.Tensor>,
+    private readonly enabled = true,
+  ) {}
 
   /** The images of `request` (the caller disposes them); then starts loading `following`, if given. */
   async take(request: ChunkRequest, following?: ChunkRequest): Promise<tf.Tensor> {
@@ -32,7 +36,7 @@ export class LoadAhead {
       if (pending) discard(pending.images);
       images = this.load(request);
     }
-    if (following) {
+    if (following && this.enabled) {
       const next = this.load(following);
       next.catch(() => {}); // surfaced when taken; no unhandled rejection while it waits
       this.pending = { request: following, images: next };

@@ -187,12 +187,14 @@ export class Trainer {
         const epoch = this.state.epoch;
         const batches = o.sampler.batches(epoch);
         const augment = o.augment ? { seed: o.seed ?? 0, epoch } : undefined;
-        const ahead = new LoadAhead((r) => o.dataset.load(r.batch.subarray(r.start, r.end), augment));
+        const ahead = new LoadAhead(
+          (r) => o.dataset.load(r.batch.subarray(r.start, r.end), augment),
+          o.loadAhead !== false,
+        );
         try {
           while (this.state.batch < batches.length && this.state.step < cap) {
             const indices = batches[this.state.batch] as Int32Array;
-            const last =
-              o.loadAhead === false || this.state.batch + 1 >= batches.length || this.state.step + 1 >= cap;
+            const last = this.state.batch + 1 >= batches.length || this.state.step + 1 >= cap;
             const started = performance.now();
             const { loss, learningRate } = await this.trainStep(
               indices,
@@ -265,7 +267,7 @@ export class Trainer {
     const context: StepContext = { step: this.state.step, epoch, rng: this.rng };
     const chunkSize = Math.min(o.chunkSize ?? indices.length, indices.length);
     const chunks = chunkRequests(indices, chunkSize);
-    const order = o.loadAhead === false ? [] : chunks.length > 1 ? [...chunks, ...chunks] : chunks;
+    const order = chunks.length > 1 ? [...chunks, ...chunks] : [...chunks];
     if (next) order.push(chunkRequests(next, Math.min(o.chunkSize ?? next.length, next.length))[0]!);
     let served = 0;
     const { loss, variables, gradients } = await chunkedGradients({
